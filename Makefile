@@ -1,0 +1,60 @@
+# amtedge — site-local Intel AMT provisioning appliance.
+# `make run` starts the appliance on its embedded demo default; `make test` runs every test.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BIN       := bin/amtedge
+# Tools built from the Go module proxy live outside the repository, once per machine.
+TOOLS_DIR ?= $(HOME)/.cache/amtedge/tools
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
+
+.PHONY: all build run demo test test-short fuzz bench fmt lint vet clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./daemon
+
+# The appliance on its embedded default: state in ./amtedge-state, self-signed TLS, a demo site, no Vault.
+run: build
+	./$(BIN) serve
+
+# The appliance plus 20 simulated devices (10 CCM, 10 ACM) against it; prints a result table per device.
+demo: build
+	./scripts/demo.sh ./$(BIN)
+
+# Every test, with the race detector. Fuzz targets run their seed corpora here; `make fuzz` explores further.
+test: lint
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short:
+	$(GO) test -count=1 ./...
+
+FUZZTIME ?= 30s
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+# Benchmarks (never timed tests): the appliance and simulated agents in one run; figures go to stdout.
+bench: build
+	$(GO) run ./bench -amtedge ./$(BIN)
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./appliance/wsman/ ./secrets/cache/
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+lint: vet $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	mkdir -p $(TOOLS_DIR)
+	GOBIN=$(TOOLS_DIR)/tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS_DIR)/tmp/staticcheck $@
+
+clean:
+	rm -rf bin

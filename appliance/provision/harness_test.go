@@ -1,0 +1,250 @@
+package provision_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amtedge/amtedge/appliance/agent"
+	"github.com/amtedge/amtedge/appliance/amtsim"
+	"github.com/amtedge/amtedge/appliance/domains"
+	"github.com/amtedge/amtedge/appliance/inventory"
+	"github.com/amtedge/amtedge/appliance/profiles"
+	"github.com/amtedge/amtedge/appliance/provision"
+	"github.com/amtedge/amtedge/secrets"
+	"github.com/amtedge/amtedge/secrets/storetest"
+)
+
+// Test domains: corp.example.com with a 3-certificate chain, five.example.org with a 5-certificate chain whose
+// CA bags are shuffled in the PFX.
+const (
+	corpSuffix = "corp.example.com"
+	fiveSuffix = "five.example.org"
+	pfxPass    = "pfx-Pa55word!"
+	staticAMT  = "Static-AMT-1!"
+	staticMEBx = "Static-MEBx-1!"
+)
+
+type testDomain struct {
+	name, suffix string
+	pfx          []byte
+	rootSHA256   string
+}
+
+var (
+	domainsOnce sync.Once
+	testDomains []testDomain
+	domainsErr  error
+)
+
+// loadDomains generates the test provisioning chains once per test binary (RSA key generation is the cost).
+func loadDomains(t *testing.T) []testDomain {
+	t.Helper()
+	domainsOnce.Do(func() {
+		for _, d := range []struct {
+			name, suffix string
+			n            int
+		}{{"corp", corpSuffix, 3}, {"five", fiveSuffix, 5}} {
+			pfx, root, err := domains.GenerateProvisioningPFX(domains.GenerateOptions{Suffix: d.suffix, ChainLen: d.n, Password: pfxPass})
+			if err != nil {
+				domainsErr = err
+				return
+			}
+			testDomains = append(testDomains, testDomain{d.name, d.suffix, pfx, root})
+		}
+	})
+	if domainsErr != nil {
+		t.Fatal(domainsErr)
+	}
+	return testDomains
+}
+
+type testCatalog struct {
+	profiles map[string]profiles.Profile
+	domains  []provision.DomainRef
+}
+
+func (c *testCatalog) Profile(name string) (profiles.Profile, bool) {
+	p, ok := c.profiles[name]
+	return p, ok
+}
+func (c *testCatalog) ProfileNames() []string {
+	var out []string
+	for n := range c.profiles {
+		out = append(out, n)
+	}
+	return out
+}
+func (c *testCatalog) Domains() []provision.DomainRef { return c.domains }
+
+func yes() *bool { b := true; return &b }
+func no() *bool  { b := false; return &b }
+
+// harness is a box on a real TLS socket: agent server + flows + an in-memory Store.
+type harness struct {
+	t       *testing.T
+	url     string
+	tls     *tls.Config
+	store   secrets.Store
+	inv     *inventory.Inventory
+	roots   map[string]string // domain name → root SHA-256
+	agents  *agent.Server
+	logBuf  *lockedBuffer
+	srvStop func()
+}
+
+type harnessOptions struct {
+	cfg   provision.Config
+	agent agent.Config
+	store secrets.Store
+}
+
+func newHarness(t *testing.T, opts harnessOptions) *harness {
+	t.Helper()
+	doms := loadDomains(t)
+	store := opts.store
+	if store == nil {
+		store = storetest.NewMemory()
+	}
+	ctx := context.Background()
+	cat := &testCatalog{profiles: map[string]profiles.Profile{
+		"ccm":       {ProfileName: "ccm", Activation: profiles.ActivationCCM, GenerateRandomPassword: true, DHCPEnabled: yes()},
+		"ccmstatic": {ProfileName: "ccmstatic", Activation: profiles.ActivationCCM, DHCPEnabled: yes()},
+		"acm": {ProfileName: "acm", Activation: profiles.ActivationACM, GenerateRandomPassword: true,
+			GenerateRandomMEBxPassword: true, DHCPEnabled: yes(), SOLEnabled: yes(), UserConsent: profiles.ConsentNone},
+		"acmstatic": {ProfileName: "acmstatic", Activation: profiles.ActivationACM, DHCPEnabled: no(), IPSyncEnabled: yes()},
+		"acmwifi": {ProfileName: "acmwifi", Activation: profiles.ActivationACM, GenerateRandomPassword: true,
+			GenerateRandomMEBxPassword: true, DHCPEnabled: yes(), WifiConfigs: []profiles.WifiConfig{{ProfileName: "office", Priority: 1}}},
+	}}
+	for _, name := range []string{"ccmstatic", "acmstatic"} {
+		if err := store.PutProfile(ctx, name, secrets.ProfileSecret{AMTPassword: staticAMT, MEBxPassword: staticMEBx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &harness{t: t, store: store, inv: inventory.New(0), roots: map[string]string{}, logBuf: &lockedBuffer{}}
+	for _, d := range doms {
+		cat.domains = append(cat.domains, provision.DomainRef{Name: d.name, Suffix: d.suffix})
+		if err := store.PutDomain(ctx, d.name, secrets.DomainSecret{PFX: d.pfx, Password: pfxPass}); err != nil {
+			t.Fatal(err)
+		}
+		h.roots[d.name] = d.rootSHA256
+	}
+	log := slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := opts.cfg
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 2 * time.Second
+	}
+	acfg := opts.agent
+	acfg.Logger = log
+	acfg.CloseGrace = 200 * time.Millisecond
+	h.agents = agent.NewServer(acfg, provision.New(cfg, cat, store, h.inv, log))
+	srv := httptest.NewUnstartedServer(h.agents)
+	srv.StartTLS()
+	h.srvStop = srv.Close
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.agents.Drain(ctx)
+		srv.Close()
+		for _, secret := range h.secretsUsed() {
+			if strings.Contains(h.logBuf.String(), secret) {
+				t.Errorf("a secret reached the log")
+			}
+		}
+	})
+	h.url = "wss" + strings.TrimPrefix(srv.URL, "https") + "/activate"
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	h.tls = &tls.Config{RootCAs: pool}
+	return h
+}
+
+// secretsUsed lists every password the box holds or was given in this test, to check none reached a log line.
+func (h *harness) secretsUsed() []string {
+	out := []string{pfxPass, staticAMT, staticMEBx}
+	ctx := context.Background()
+	uuids, _ := h.store.ListDevices(ctx)
+	for _, u := range uuids {
+		d, err := h.store.Device(ctx, u)
+		if err != nil {
+			continue
+		}
+		for _, c := range append([]secrets.Credentials{d.Current}, d.History...) {
+			for _, p := range []string{c.AMTPassword, c.MEBxPassword} {
+				if p != "" {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// device makes a simulated device that trusts the given domains' roots and got suffix from DHCP.
+func (h *harness) device(cfg amtsim.DeviceConfig, trust ...string) *amtsim.Device {
+	h.t.Helper()
+	for _, name := range trust {
+		cfg.TrustedRootHashes = append(cfg.TrustedRootHashes, h.roots[name])
+	}
+	d, err := amtsim.NewDevice(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return d
+}
+
+// run runs a simulated rpc-go against the box.
+func (h *harness) run(cfg amtsim.AgentConfig, dev *amtsim.Device) amtsim.Result {
+	h.t.Helper()
+	cfg.URL, cfg.TLS = h.url, h.tls
+	if cfg.Command == "" {
+		cfg.Command = "activate"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	res := amtsim.RunAgent(context.Background(), cfg, dev)
+	for _, secret := range h.secretsUsed() {
+		if strings.Contains(res.Message, secret) {
+			h.t.Errorf("a secret reached the agent in %q", res.Method)
+		}
+	}
+	return res
+}
+
+// current returns the device's current credentials in the Store.
+func (h *harness) current(uuid string) secrets.Credentials {
+	h.t.Helper()
+	d, err := h.store.Device(context.Background(), uuid)
+	if err != nil {
+		h.t.Fatalf("store has no record of %s: %v", uuid, err)
+	}
+	return d.Current
+}
+
+// lockedBuffer is a log sink safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var _ io.Writer = (*lockedBuffer)(nil)

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the box's configuration file: loaded, defaults filled, validated; every error names its key.
+// Secrets never appear inline: keys and passwords are referenced by file.
+type Config struct {
+	// StateDir holds the sealed store, the data-encryption key (software seal), generated TLS material and
+	// the demo site. Relative paths resolve against the config file's directory.
+	StateDir string `yaml:"stateDir"`
+	// Site is the site file defining domains and profiles. Empty with Demo set: a demo site is generated.
+	Site    string        `yaml:"site"`
+	Demo    DemoConfig    `yaml:"demo"`
+	Agent   AgentConfig   `yaml:"agent"`
+	WSMAN   WSMANConfig   `yaml:"wsman"`
+	Custody CustodyConfig `yaml:"custody"`
+	Log     LogConfig     `yaml:"log"`
+
+	dir string // the config file's directory
+}
+
+// DemoConfig makes the box generate a demo site on first start (the embedded default of `make run`).
+type DemoConfig struct {
+	Enabled bool   `yaml:"enabled"`
+	Suffix  string `yaml:"suffix"` // DNS suffix of the demo domain
+}
+
+// AgentConfig is the agent (rpc-go) endpoint.
+type AgentConfig struct {
+	Listen              string        `yaml:"listen"`
+	TLSCertFile         string        `yaml:"tlsCertFile"` // empty: self-signed, generated in stateDir on first start
+	TLSKeyFile          string        `yaml:"tlsKeyFile"`
+	FirstMessageTimeout time.Duration `yaml:"firstMessageTimeout"`
+	SessionTimeout      time.Duration `yaml:"sessionTimeout"`
+	MaxSessions         int           `yaml:"maxSessions"`
+}
+
+// WSMANConfig tunes the WS-Management exchanges relayed through agents.
+type WSMANConfig struct {
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	Attempts       int           `yaml:"attempts"`
+	ReadyTimeout   time.Duration `yaml:"readyTimeout"`
+}
+
+// CustodyConfig says where secrets are kept.
+type CustodyConfig struct {
+	// Seal protects the store's data-encryption key: "tpm" (not available in this version yet) or "software"
+	// (a 0600 key file in stateDir; loudly reported).
+	Seal string `yaml:"seal"`
+	// Standalone accepts that, without a central Vault, the box holds the only copy of the random passwords it
+	// generates. Profiles with random passwords are refused unless this is set.
+	Standalone bool `yaml:"standalone"`
+}
+
+// LogConfig sets the log output.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+//go:embed default.yaml
+var defaultConfigYAML []byte
+
+// loadConfig reads a config file; an empty path takes the embedded default (the demo box of `make run`), whose
+// relative paths resolve against the working directory.
+func loadConfig(path string) (*Config, error) {
+	data, dir := defaultConfigYAML, "."
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		data, dir = b, filepath.Dir(path)
+	}
+	cfg, err := parseConfig(data, dir)
+	if err != nil {
+		if path == "" {
+			path = "embedded default config"
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func parseConfig(data []byte, dir string) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file means all defaults
+		return nil, fmt.Errorf("parse: %s", yamlProblem(err))
+	}
+	cfg.dir = dir
+	cfg.fillDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// yamlProblem turns a YAML decoding error into "line N: what" sentences without Go type names.
+func yamlProblem(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return strings.TrimPrefix(err.Error(), "yaml: ")
+	}
+	out := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		if j := strings.Index(e, " in type "); j >= 0 {
+			e = e[:j]
+		}
+		out[i] = strings.Replace(e, " into time.Duration", " into a duration (e.g. 30s, 10m)", 1)
+	}
+	return strings.Join(out, "; ")
+}
+
+func (c *Config) fillDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/amtedge"
+	}
+	if c.Demo.Enabled && c.Demo.Suffix == "" {
+		c.Demo.Suffix = "demo.amtedge.test"
+	}
+	if c.Agent.Listen == "" {
+		c.Agent.Listen = ":8080"
+	}
+	if c.Agent.FirstMessageTimeout == 0 {
+		c.Agent.FirstMessageTimeout = 30 * time.Second
+	}
+	if c.Agent.SessionTimeout == 0 {
+		c.Agent.SessionTimeout = 10 * time.Minute
+	}
+	if c.Agent.MaxSessions == 0 {
+		c.Agent.MaxSessions = 20000
+	}
+	if c.WSMAN.RequestTimeout == 0 {
+		c.WSMAN.RequestTimeout = 12 * time.Second
+	}
+	if c.WSMAN.Attempts == 0 {
+		c.WSMAN.Attempts = 3
+	}
+	if c.WSMAN.ReadyTimeout == 0 {
+		c.WSMAN.ReadyTimeout = 60 * time.Second
+	}
+	if c.Custody.Seal == "" {
+		c.Custody.Seal = "tpm"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Site == "" && !c.Demo.Enabled {
+		bad("site", "required (the site file with domains and profiles), unless demo.enabled is true")
+	}
+	if c.Site != "" && c.Demo.Enabled {
+		bad("demo.enabled", "cannot be combined with site: the demo generates its own site file")
+	}
+	if _, _, err := net.SplitHostPort(c.Agent.Listen); err != nil {
+		bad("agent.listen", "%q is not host:port (%v)", c.Agent.Listen, err)
+	}
+	if (c.Agent.TLSCertFile == "") != (c.Agent.TLSKeyFile == "") {
+		bad("agent.tlsCertFile", "tlsCertFile and tlsKeyFile go together")
+	}
+	for key, d := range map[string]time.Duration{"agent.firstMessageTimeout": c.Agent.FirstMessageTimeout,
+		"agent.sessionTimeout": c.Agent.SessionTimeout, "wsman.requestTimeout": c.WSMAN.RequestTimeout,
+		"wsman.readyTimeout": c.WSMAN.ReadyTimeout} {
+		if d < 0 {
+			bad(key, "must be positive")
+		}
+	}
+	if c.Agent.MaxSessions < 0 {
+		bad("agent.maxSessions", "must be positive")
+	}
+	if c.WSMAN.Attempts < 1 || c.WSMAN.Attempts > 10 {
+		bad("wsman.attempts", "must be 1 to 10, not %d", c.WSMAN.Attempts)
+	}
+	switch c.Custody.Seal {
+	case "software":
+	case "tpm":
+		bad("custody.seal", "the TPM seal is not available in this version yet; use \"software\" (the key then sits in a 0600 file in stateDir)")
+	default:
+		bad("custody.seal", "must be \"tpm\" or \"software\", not %q", c.Custody.Seal)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// path resolves a configured path against the config file's directory.
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}

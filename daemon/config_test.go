@@ -1,0 +1,75 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := parseConfig([]byte("site: /etc/amtedge/site.yaml\ncustody:\n  seal: software\n"), "/etc/amtedge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StateDir != "/var/lib/amtedge" || cfg.Agent.Listen != ":8080" || cfg.WSMAN.RequestTimeout != 12*time.Second ||
+		cfg.WSMAN.Attempts != 3 || cfg.Agent.MaxSessions != 20000 || cfg.Log.Format != "text" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	if got := cfg.path("site.yaml"); got != "/etc/amtedge/site.yaml" {
+		t.Errorf("relative path resolved to %s", got)
+	}
+}
+
+func TestEmbeddedDefaultIsValid(t *testing.T) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Demo.Enabled || cfg.Custody.Seal != "software" || !cfg.Custody.Standalone || cfg.Demo.Suffix != "demo.amtedge.test" {
+		t.Fatalf("embedded default: %+v", cfg)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, want string
+	}{
+		{"demo: {enabled: true}\ncustody: {seal: software}\nagent: {listen: nonsense}", "agent.listen: \"nonsense\" is not host:port"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nwsman: {attempts: 50}", "wsman.attempts: must be 1 to 10, not 50"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nwsman: {requestTimeout: -1s}", "wsman.requestTimeout: must be positive"},
+		{"demo: {enabled: true}\ncustody: {seal: paper}", `custody.seal: must be "tpm" or "software", not "paper"`},
+		{"demo: {enabled: true}", "custody.seal: the TPM seal is not available in this version yet"},
+		{"custody: {seal: software}", "site: required"},
+		{"site: s.yaml\ndemo: {enabled: true}\ncustody: {seal: software}", "demo.enabled: cannot be combined with site"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nagent: {tlsCertFile: a.pem}", "agent.tlsCertFile: tlsCertFile and tlsKeyFile go together"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nlog: {level: loud}", `log.level: must be debug, info, warn or error, not "loud"`},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nagnet: {}", "parse: line 3: field agnet not found"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nagent: {sessionTimeout: soon}", "parse: line 3: cannot unmarshal"},
+	} {
+		_, err := parseConfig([]byte(tc.yaml), ".")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+func TestEmptyConfigFileNamesWhatIsMissing(t *testing.T) {
+	_, err := parseConfig(nil, ".")
+	if err == nil || !strings.Contains(err.Error(), "site: required") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add(defaultConfigYAML)
+	f.Add([]byte("site: s.yaml\ncustody: {seal: software}\nagent: {listen: '127.0.0.1:1', maxSessions: 5}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseConfig(data, ".")
+		if err != nil {
+			return
+		}
+		if cfg.WSMAN.Attempts < 1 || cfg.Agent.Listen == "" || cfg.StateDir == "" {
+			t.Fatalf("accepted an invalid config: %+v", cfg)
+		}
+	})
+}

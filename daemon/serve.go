@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/amtedge/amtedge/appliance/agent"
+	"github.com/amtedge/amtedge/appliance/inventory"
+	"github.com/amtedge/amtedge/appliance/provision"
+	"github.com/amtedge/amtedge/appliance/site"
+	"github.com/amtedge/amtedge/secrets/cache"
+	"github.com/amtedge/amtedge/secrets/seal"
+)
+
+func serveCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	box, err := startBox(ctx, cfg, newLogger(cfg.Log, stderr))
+	if err != nil {
+		return err
+	}
+	box.printBanner(stdout)
+	<-ctx.Done()
+	return box.shutdown(30 * time.Second)
+}
+
+// box is one running appliance: its store, its listeners and the flows behind them.
+type box struct {
+	cfg       *Config
+	log       *slog.Logger
+	store     *cache.Store
+	catalog   *catalog
+	inventory *inventory.Inventory
+	agents    *agent.Server
+	http      *http.Server
+	listener  net.Listener
+	certFile  string
+	demoRoot  string
+	served    chan error
+}
+
+// startBox wires and starts the appliance. On error everything started so far is stopped again.
+func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err error) {
+	b := &box{cfg: cfg, log: log, served: make(chan error, 1)}
+	stateDir := cfg.path(cfg.StateDir)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("stateDir: %w", err)
+	}
+
+	sealer := seal.NewSoftwareIn(stateDir)
+	log.Warn("the store's data-encryption key is sealed in software (custody.seal: software): anyone who can read "+
+		sealer.Path()+" can read every stored password; use a TPM in production", "event", "seal_software")
+	dek, created, err := seal.LoadOrCreate(ctx, sealer)
+	if err != nil {
+		return nil, fmt.Errorf("unseal the store key: %w", err)
+	}
+	if created {
+		log.Info("created a new data-encryption key", "path", sealer.Path())
+	}
+	b.store, err = cache.Open(filepath.Join(stateDir, "amtedge.db"), dek)
+	clear(dek)
+	if err != nil {
+		return nil, fmt.Errorf("open the sealed store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			b.store.Close()
+		}
+	}()
+
+	sitePath := cfg.path(cfg.Site)
+	if cfg.Demo.Enabled {
+		if sitePath, err = ensureDemoSite(stateDir, cfg.Demo.Suffix); err != nil {
+			return nil, err
+		}
+		b.demoRoot = filepath.Join(stateDir, "demo", "root.sha256")
+	}
+	siteFile, err := site.Load(sitePath)
+	if err != nil {
+		return nil, fmt.Errorf("site file %s: %w", sitePath, err)
+	}
+	cat, siteSecrets, err := checkSite(siteFile, cfg.Custody.Standalone, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("site file %s: %w", sitePath, err)
+	}
+	if err := storeSiteSecrets(ctx, b.store, siteSecrets); err != nil {
+		return nil, err
+	}
+	b.catalog = cat
+	if cfg.Custody.Standalone {
+		log.Warn("standalone custody: no central Vault holds a copy of the passwords this box generates; back up "+stateDir,
+			"event", "custody_standalone")
+	}
+
+	tlsConfig, certFile, err := agentTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b.certFile = certFile
+	b.inventory = inventory.New(0)
+	flows := provision.New(provision.Config{RequestTimeout: cfg.WSMAN.RequestTimeout, Attempts: cfg.WSMAN.Attempts,
+		ReadyTimeout: cfg.WSMAN.ReadyTimeout}, b.catalog, b.store, b.inventory, log)
+	b.agents = agent.NewServer(agent.Config{AppVersion: version, FirstMessageTimeout: cfg.Agent.FirstMessageTimeout,
+		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, Logger: log}, flows)
+
+	b.listener, err = net.Listen("tcp", cfg.Agent.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("agent.listen: %w", err)
+	}
+	b.http = &http.Server{
+		Handler:           b.agents,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() { b.served <- b.http.ServeTLS(b.listener, "", "") }()
+	log.Info("amtedge is serving agents", "event", "started", "listen", b.listener.Addr().String(), "version", version,
+		"profiles", strings.Join(b.catalog.ProfileNames(), ","), "domains", len(b.catalog.domains))
+	return b, nil
+}
+
+// shutdown stops accepting agents, lets running sessions finish (bounded), and closes the store.
+func (b *box) shutdown(grace time.Duration) error {
+	b.log.Info("stopping: no new sessions; waiting for running ones", "event", "stopping", "sessions", len(b.agents.Sessions()))
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	_ = b.http.Shutdown(ctx)
+	drainErr := b.agents.Drain(ctx)
+	if err := <-b.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		b.log.Error("agent listener failed", "err", err)
+	}
+	return errors.Join(drainErr, b.store.Close())
+}
+
+// printBanner tells the technician where agents connect and what to type on a PC.
+func (b *box) printBanner(w io.Writer) {
+	url := agentURL(b.listener.Addr())
+	fmt.Fprintf(w, "amtedge %s is serving agents at %s\n", version, url)
+	fmt.Fprintf(w, "  TLS certificate: %s\n", b.certFile)
+	fmt.Fprintf(w, "  profiles: %s\n", strings.Join(b.catalog.ProfileNames(), ", "))
+	for _, d := range b.catalog.domains {
+		fmt.Fprintf(w, "  domain %s: DNS suffix %s, certificate expires %s\n", d.Name, d.Suffix, b.catalog.expiry[d.Name].Format("2006-01-02"))
+	}
+	fmt.Fprintf(w, "On a PC with Intel AMT, as root:\n")
+	skip := ""
+	if b.cfg.Agent.TLSCertFile == "" {
+		skip = " -n" // self-signed certificate: rpc-go must skip its verification
+	}
+	for _, name := range b.catalog.ProfileNames() {
+		fmt.Fprintf(w, "  rpc activate -u %s --profile %s%s\n", url, name, skip)
+	}
+	if b.demoRoot != "" {
+		fmt.Fprintf(w, "Demo: simulated devices trust the demo root listed in %s\n", b.demoRoot)
+	}
+}
+
+// agentURL is the wss URL agents use: the listen address, or this box's first LAN address when it listens on all.
+func agentURL(addr net.Addr) string {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+		if ips := localIPs(); len(ips) > 0 {
+			host = ips[0].String()
+		}
+	}
+	return "wss://" + net.JoinHostPort(host, port) + "/activate"
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func configCheckCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("config check", stderr)
+	configPath := fs.String("config", "", "configuration file (default: the embedded demo configuration)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if cfg.Site != "" {
+		f, err := site.Load(cfg.path(cfg.Site))
+		if err != nil {
+			return fmt.Errorf("site file %s: %w", cfg.path(cfg.Site), err)
+		}
+		if _, _, err := checkSite(f, cfg.Custody.Standalone, time.Now()); err != nil {
+			return fmt.Errorf("site file %s: %w", cfg.path(cfg.Site), err)
+		}
+	}
+	fmt.Fprintln(stdout, "configuration is valid")
+	return nil
+}

@@ -1,0 +1,70 @@
+package secrets
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestStateValid(t *testing.T) {
+	for _, s := range []State{Pending, Confirmed, Abandoned} {
+		if !s.Valid() {
+			t.Errorf("State(%q).Valid() = false, want true", s)
+		}
+	}
+	for _, s := range []State{"", "Pending", "confirmed ", "unknown"} {
+		if s.Valid() {
+			t.Errorf("State(%q).Valid() = true, want false", s)
+		}
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	c := func(pw string, st State) Credentials { return Credentials{AMTPassword: pw, State: st} }
+	tests := []struct {
+		name string
+		dev  Device
+		want []string
+	}{
+		{"empty device", Device{}, nil},
+		{"confirmed current only", Device{Current: c("a", Confirmed)}, []string{"a"}},
+		{"pending current only", Device{Current: c("a", Pending)}, []string{"a"}},
+		{"abandoned current only", Device{Current: c("a", Abandoned)}, nil},
+		{
+			"confirmed current hides history",
+			Device{Current: c("b", Confirmed), History: []Credentials{c("a", Confirmed)}},
+			[]string{"b"},
+		},
+		{
+			"pending current then newest confirmed",
+			Device{Current: c("c", Pending), History: []Credentials{c("b", Confirmed), c("a", Confirmed)}},
+			[]string{"c", "b"},
+		},
+		{
+			"abandoned current falls back to newest confirmed",
+			Device{Current: c("c", Abandoned), History: []Credentials{c("b", Confirmed), c("a", Confirmed)}},
+			[]string{"b"},
+		},
+		{
+			"pending and abandoned history entries are skipped",
+			Device{Current: c("d", Pending), History: []Credentials{c("c", Pending), c("b", Abandoned), c("a", Confirmed)}},
+			[]string{"d", "a"},
+		},
+		{
+			"no confirmed history",
+			Device{Current: c("b", Pending), History: []Credentials{c("a", Pending)}},
+			[]string{"b"},
+		},
+		{
+			"empty passwords are never candidates",
+			Device{Current: c("", Pending), History: []Credentials{c("", Confirmed), c("a", Confirmed)}},
+			[]string{"a"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.dev.Candidates(); !slices.Equal(got, tt.want) {
+				t.Errorf("Candidates() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
