@@ -139,7 +139,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.cfg.Logger.Info("agent connection refused", "remote", r.RemoteAddr, "err", err)
 		return // the upgrader already answered with an HTTP error
 	}
-	srv.serveConn(conn, r.RemoteAddr)
+	// The session runs on a fresh goroutine and this one (net/http's, whose stack grew during the TLS handshake)
+	// ends: thousands of sessions waiting for AMT then cost a small stack each, not a handshake-sized one.
+	go srv.serveConn(conn, r.RemoteAddr)
 }
 
 func (srv *Server) serveConn(conn *websocket.Conn, remote string) {

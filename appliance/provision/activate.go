@@ -122,17 +122,9 @@ func (r *run) activateCCM(prof profiles.Profile) outcome {
 	if err := r.custodyPending(amtPassword, ""); err != nil {
 		return fail(err.Error())
 	}
-	var sent bool
-	err = r.step("Setup (client control mode)", func() (string, error) {
+	sent, err := r.setupCall("Setup (client control mode)", "Setup", "device is in client control mode", func() (string, int, error) {
 		resp, err := r.ips.HostBasedSetupService.Setup(hostbasedsetup.AdminPassEncryptionTypeHTTPDigestMD5A1, gs.DigestRealm, amtPassword)
-		if transportFailed(resp.XMLOutput, err) {
-			sent = true
-			return "", r.wsmanError("Setup", err)
-		}
-		if rv := int(resp.Body.Setup_OUTPUT.ReturnValue); rv != 0 {
-			return "", fmt.Errorf("AMT refused Setup: %s", setupReturnText(rv))
-		}
-		return "device is in client control mode", nil
+		return resp.XMLOutput, int(resp.Body.Setup_OUTPUT.ReturnValue), err
 	})
 	if err != nil && !r.resolveLostActivation(sent, amtPassword, modeCCM) {
 		return fail("Failed to activate in client control mode. " + err.Error())
@@ -152,28 +144,7 @@ func (r *run) activateACM(prof profiles.Profile) outcome {
 	}
 	fail := func(text string) outcome { return r.activationFailed(text, "ACM") }
 	r.connect(r.req.Payload.Username, r.req.Password())
-	gs, err := r.readGeneralSettings()
-	if err != nil {
-		return fail(err.Error())
-	}
-	if err := r.checkFirmwareSuffix(dom); err != nil {
-		return fail(err.Error())
-	}
-	hbs, err := r.readSetupService("read host-based setup service (nonce)")
-	if err != nil {
-		return fail(err.Error())
-	}
-	if int(hbs.CurrentControlMode) != modePre {
-		return fail(fmt.Sprintf("Failed to activate in admin control mode. The agent reported control mode 0 but the firmware reports %d; run rpc again.", hbs.CurrentControlMode))
-	}
-	fwNonce, err := base64.StdEncoding.DecodeString(hbs.ConfigurationNonce)
-	if err != nil || len(fwNonce) != 20 {
-		return fail(fmt.Sprintf("Failed to activate in admin control mode. The firmware's configuration nonce %q is not 20 bytes of base64.", clip(hbs.ConfigurationNonce)))
-	}
-	if err := r.injectChain(dom); err != nil {
-		return fail(err.Error())
-	}
-	mcNonce, sig, err := signNonces(dom, fwNonce)
+	realm, mcNonce, sig, err := r.prepareACM(dom, "Failed to activate in admin control mode.", modePre)
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -184,19 +155,11 @@ func (r *run) activateACM(prof profiles.Profile) outcome {
 	if err := r.custodyPending(amtPassword, ""); err != nil {
 		return fail(err.Error())
 	}
-	var sent bool
-	err = r.step("AdminSetup (admin control mode)", func() (string, error) {
-		resp, err := r.ips.HostBasedSetupService.AdminSetup(hostbasedsetup.AdminPassEncryptionTypeHTTPDigestMD5A1, gs.DigestRealm,
+	sent, err := r.setupCall("AdminSetup (admin control mode)", "AdminSetup", "device is in admin control mode", func() (string, int, error) {
+		resp, err := r.ips.HostBasedSetupService.AdminSetup(hostbasedsetup.AdminPassEncryptionTypeHTTPDigestMD5A1, realm,
 			amtPassword, base64.StdEncoding.EncodeToString(mcNonce), hostbasedsetup.SigningAlgorithmRSASHA2256,
 			base64.StdEncoding.EncodeToString(sig))
-		if transportFailed(resp.XMLOutput, err) {
-			sent = true
-			return "", r.wsmanError("AdminSetup", err)
-		}
-		if rv := int(resp.Body.AdminSetup_OUTPUT.ReturnValue); rv != 0 {
-			return "", fmt.Errorf("AMT refused AdminSetup: %s", setupReturnText(rv))
-		}
-		return "device is in admin control mode", nil
+		return resp.XMLOutput, int(resp.Body.AdminSetup_OUTPUT.ReturnValue), err
 	})
 	if err != nil && !r.resolveLostActivation(sent, amtPassword, modeACM) {
 		return fail("Failed to activate in admin control mode. " + err.Error())
@@ -223,40 +186,14 @@ func (r *run) upgradeToACM(prof profiles.Profile) outcome {
 	}
 	fail := func(text string) outcome { return r.activationFailed(text, "ACM") }
 	r.connect("admin", r.req.Password())
-	gs, err := r.readGeneralSettings()
+	realm, mcNonce, sig, err := r.prepareACM(dom, "Failed to upgrade to admin control mode.", modeCCM)
 	if err != nil {
 		return fail(err.Error())
 	}
-	if err := r.checkFirmwareSuffix(dom); err != nil {
-		return fail(err.Error())
-	}
-	hbs, err := r.readSetupService("read host-based setup service (nonce)")
-	if err != nil {
-		return fail(err.Error())
-	}
-	fwNonce, err := base64.StdEncoding.DecodeString(hbs.ConfigurationNonce)
-	if err != nil || len(fwNonce) != 20 {
-		return fail(fmt.Sprintf("Failed to upgrade to admin control mode. The firmware's configuration nonce %q is not 20 bytes of base64.", clip(hbs.ConfigurationNonce)))
-	}
-	if err := r.injectChain(dom); err != nil {
-		return fail(err.Error())
-	}
-	mcNonce, sig, err := signNonces(dom, fwNonce)
-	if err != nil {
-		return fail(err.Error())
-	}
-	var sent bool
-	err = r.step("UpgradeClientToAdmin", func() (string, error) {
+	sent, err := r.setupCall("UpgradeClientToAdmin", "UpgradeClientToAdmin", "device is in admin control mode", func() (string, int, error) {
 		resp, err := r.ips.HostBasedSetupService.UpgradeClientToAdmin(base64.StdEncoding.EncodeToString(mcNonce),
 			hostbasedsetup.SigningAlgorithmRSASHA2256, base64.StdEncoding.EncodeToString(sig))
-		if transportFailed(resp.XMLOutput, err) {
-			sent = true
-			return "", r.wsmanError("UpgradeClientToAdmin", err)
-		}
-		if rv := int(resp.Body.UpgradeClientToAdmin_OUTPUT.ReturnValue); rv != 0 {
-			return "", fmt.Errorf("AMT refused UpgradeClientToAdmin: %s", setupReturnText(rv))
-		}
-		return "device is in admin control mode", nil
+		return resp.XMLOutput, int(resp.Body.UpgradeClientToAdmin_OUTPUT.ReturnValue), err
 	})
 	if err != nil && !(sent && r.recheckMode("") == modeACM) {
 		return fail("Failed to upgrade to admin control mode. " + err.Error())
@@ -266,7 +203,7 @@ func (r *run) upgradeToACM(prof profiles.Profile) outcome {
 	if err != nil {
 		return r.partial("Upgraded to admin control mode.", "ACM", err)
 	}
-	if err := r.setAdminPassword(gs.DigestRealm, amtPassword); err != nil {
+	if err := r.setAdminPassword(realm, amtPassword); err != nil {
 		return r.partial("Upgraded to admin control mode.", "ACM", err)
 	}
 	r.setMEBxPassword(amtPassword, mebxPassword)
@@ -299,6 +236,53 @@ func (r *run) reconfigure(prof profiles.Profile, statusText string) outcome {
 		r.setMEBxPassword(amtPassword, mebxPassword)
 	}
 	return r.configureAndReport(prof, statusText, mode)
+}
+
+// prepareACM is what ACM activation and the CCM→ACM upgrade do before their one-shot call: read the realm, check
+// the firmware's DNS suffixes against the certificate, read the firmware nonce (the device must be in wantMode),
+// inject the chain, and sign the nonces. Errors are texts for the agent, starting with failText.
+func (r *run) prepareACM(dom *domains.Domain, failText string, wantMode int) (realm string, mcNonce, sig []byte, err error) {
+	gs, err := r.readGeneralSettings()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := r.checkFirmwareSuffix(dom); err != nil {
+		return "", nil, nil, err
+	}
+	hbs, err := r.readSetupService("read host-based setup service (nonce)")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if mode := int(hbs.CurrentControlMode); mode != wantMode {
+		return "", nil, nil, fmt.Errorf("%s The agent reported control mode %d but the firmware reports %d; run rpc again", failText, wantMode, mode)
+	}
+	fwNonce, err := base64.StdEncoding.DecodeString(hbs.ConfigurationNonce)
+	if err != nil || len(fwNonce) != 20 {
+		return "", nil, nil, fmt.Errorf("%s The firmware's configuration nonce %q is not 20 bytes of base64", failText, clip(hbs.ConfigurationNonce))
+	}
+	if err := r.injectChain(dom); err != nil {
+		return "", nil, nil, err
+	}
+	mcNonce, sig, err = signNonces(dom, fwNonce)
+	return gs.DigestRealm, mcNonce, sig, err
+}
+
+// setupCall runs one of the one-shot IPS_HostBasedSetupService calls (Setup, AdminSetup, UpgradeClientToAdmin)
+// as a step. call returns the reply XML, its ReturnValue and the library's error. sent reports a call that may
+// have reached the device without its answer coming back; a non-zero ReturnValue is a refusal (sent false).
+func (r *run) setupCall(step, method, done string, call func() (string, int, error)) (sent bool, err error) {
+	err = r.step(step, func() (string, error) {
+		xmlOutput, rv, err := call()
+		if transportFailed(xmlOutput, err) {
+			sent = true
+			return "", r.wsmanError(method, err)
+		}
+		if rv != 0 {
+			return "", fmt.Errorf("AMT refused %s: %s", method, setupReturnText(rv))
+		}
+		return done, nil
+	})
+	return sent, err
 }
 
 // verifyOperatorPassword compares the operator's password with the stored one, as RPS does with Vault.

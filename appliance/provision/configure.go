@@ -165,7 +165,8 @@ func (r *run) configureFeatures(prof profiles.Profile) error {
 		if err != nil {
 			return "", r.wsmanError("read the redirection service", err)
 		}
-		kvmSAP, err := r.cim.KVMRedirectionSAP.Get()
+		cim := r.cim()
+		kvmSAP, err := cim.KVMRedirectionSAP.Get()
 		if err != nil {
 			return "", r.wsmanError("read the KVM service", err)
 		}
@@ -195,7 +196,7 @@ func (r *run) configureFeatures(prof profiles.Profile) error {
 			if wantKVM {
 				kvmReq = kvm.RedirectionSAPEnable
 			}
-			if _, err := r.cim.KVMRedirectionSAP.RequestStateChange(kvmReq); err != nil {
+			if _, err := cim.KVMRedirectionSAP.RequestStateChange(kvmReq); err != nil {
 				return "", r.wsmanError("set KVM", err)
 			}
 			put := redirection.RedirectionRequest{CreationClassName: cur.CreationClassName, ElementName: cur.ElementName,

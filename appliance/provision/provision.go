@@ -134,9 +134,7 @@ func (r *run) finish(out outcome) {
 	if out.plain != "" {
 		rec.Status = out.plain
 	}
-	if r.client != nil {
-		rec.Exchanges = r.client.Exchanges()
-	}
+	rec.Exchanges = r.exchanges
 	// The record is written before the terminal message: whoever reads the device's history right after the
 	// agent saw the result finds it.
 	if r.p.inv != nil {

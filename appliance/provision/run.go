@@ -9,10 +9,16 @@ import (
 	"time"
 
 	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/amt"
+	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/amt/authorization"
+	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/amt/ethernetport"
 	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/amt/general"
+	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/amt/redirection"
+	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/amt/setupandconfiguration"
+	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/amt/timesynchronization"
 	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/cim"
 	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/ips"
 	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/ips/hostbasedsetup"
+	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/ips/optin"
 
 	"github.com/amtedge/amtedge/appliance/agent"
 	"github.com/amtedge/amtedge/appliance/inventory"
@@ -29,38 +35,56 @@ type run struct {
 	uuid string
 	rec  inventory.Record
 
-	client    *exchangeCounter
-	amt       amt.Messages
-	ips       ips.Messages
-	cim       cim.Messages
+	exchanges int // WSMAN exchanges relayed, for the record
+	user      string
+	amt       amtClasses
+	ips       ipsClasses
 	wsmanConn *wsman.Client
 
 	mebxErr error // why the MEBx password was not set, when it was not
 }
 
-// exchangeCounter counts relayed exchanges for the record.
-type exchangeCounter struct{ n int }
-
-// Exchanges is the number of WSMAN exchanges relayed so far.
-func (c *exchangeCounter) Exchanges() int { return c.n }
-
 // connect makes the session's WSMAN client with the given digest credentials.
 func (r *run) connect(user, password string) {
-	r.client = &exchangeCounter{}
-	counter := r.client
+	r.user = user
 	c := wsman.NewClient(r.s, r.uuid, wsman.Credentials{Username: user, Password: password}, wsman.Options{
 		RequestTimeout: r.p.cfg.RequestTimeout,
 		Attempts:       r.p.cfg.Attempts,
-		Observe:        func(wsman.Exchange) { counter.n++ },
+		Observe:        func(wsman.Exchange) { r.exchanges++ },
 	}).WithContext(r.ctx)
 	r.wsmanConn = c
-	r.amt = amt.NewMessages(c)
-	r.ips = ips.NewMessages(c)
-	r.cim = cim.NewMessages(c)
+	a, i := amt.NewMessages(c), ips.NewMessages(c)
+	r.amt = amtClasses{GeneralSettings: a.GeneralSettings, SetupAndConfigurationService: a.SetupAndConfigurationService,
+		AuthorizationService: a.AuthorizationService, EthernetPortSettings: a.EthernetPortSettings,
+		RedirectionService: a.RedirectionService, TimeSynchronizationService: a.TimeSynchronizationService}
+	r.ips = ipsClasses{HostBasedSetupService: i.HostBasedSetupService, OptInService: i.OptInService}
+}
+
+// amtClasses and ipsClasses are the classes the flows use. A run keeps only these, not the library's message
+// builders for every class: thousands of sessions waiting for AMT would each hold them.
+type amtClasses struct {
+	GeneralSettings              general.Settings
+	SetupAndConfigurationService setupandconfiguration.Service
+	AuthorizationService         authorization.Service
+	EthernetPortSettings         ethernetport.Settings
+	RedirectionService           redirection.Service
+	TimeSynchronizationService   timesynchronization.Service
+}
+
+type ipsClasses struct {
+	HostBasedSetupService hostbasedsetup.Service
+	OptInService          optin.Service
+}
+
+// cim returns the CIM classes' messages. They are made on first use: only configuration needs one of them, and a
+// set of message builders per session is memory that thousands of waiting sessions would hold.
+func (r *run) cim() cim.Messages {
+	return cim.NewMessages(r.wsmanConn)
 }
 
 // useAdmin switches the digest credentials to admin and the given password (after Setup/AdminSetup).
 func (r *run) useAdmin(password string) {
+	r.user = "admin"
 	r.wsmanConn.SetCredentials(wsman.Credentials{Username: "admin", Password: password})
 }
 
@@ -160,31 +184,18 @@ func (r *run) waitReady() error {
 
 // wsmanError turns a transport error into a sentence a technician can act on.
 func (r *run) wsmanError(what string, err error) error {
-	var fault *wsman.Fault
-	var httpErr *wsman.HTTPError
 	switch {
 	case errors.Is(err, wsman.ErrUnauthorized):
-		return fmt.Errorf("%s: AMT rejected the credentials of user %q (%w)", what, r.currentUser(), err)
+		return fmt.Errorf("%s: AMT rejected the credentials of user %q (%w)", what, r.user, err)
 	case errors.Is(err, wsman.ErrTimeout):
 		return fmt.Errorf("%s: AMT did not answer through the agent in time; check that LMS runs on the device and AMT is enabled (%w)", what, err)
 	case errors.Is(err, agent.ErrAgentGone):
 		return fmt.Errorf("%s: the agent disconnected (%w)", what, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: the session ran out of time or the box is stopping (%w)", what, err)
-	case errors.As(err, &fault):
-		return fmt.Errorf("%s: %w", what, err)
-	case errors.As(err, &httpErr):
-		return fmt.Errorf("%s: %w", what, err)
-	default:
+	default: // SOAP faults and HTTP errors say what AMT answered
 		return fmt.Errorf("%s: %w", what, err)
 	}
-}
-
-func (r *run) currentUser() string {
-	if r.req.Payload.CurrentMode == 0 && r.rec.ModeAfter == 0 {
-		return r.req.Payload.Username
-	}
-	return "admin"
 }
 
 // transportFailed reports whether a go-wsman-messages method call failed before a reply was parsed (as opposed

@@ -31,13 +31,42 @@ type request struct {
 // what it accepts); it is then treated as non-idempotent and its reply is not correlated.
 func newRequest(msg string) request {
 	r := request{body: msg}
-	r.action, r.resourceURI, r.messageID = readHeader(msg)
+	var ok bool
+	if r.action, r.resourceURI, r.messageID, ok = scanHeader(msg); !ok {
+		r.action, r.resourceURI, r.messageID = readHeader(msg)
+	}
 	r.name = ShortActionFor(r.action, r.resourceURI)
 	switch r.action {
 	case actionGet, actionEnumerate, actionPull:
 		r.idempotent = true
 	}
 	return r
+}
+
+// scanHeader reads the header the way go-wsman-messages writes it (`<a:Action>…</a:Action>`,
+// `<w:ResourceURI>…</w:ResourceURI>`, `<a:MessageID>…</a:MessageID>`, before `<Body>`) without an XML decoder:
+// every request goes through here. ok is false when the message is not in that form; readHeader then decodes it.
+func scanHeader(msg string) (action, resourceURI, messageID string, ok bool) {
+	head, _, found := strings.Cut(msg, "<Body")
+	if !found {
+		return "", "", "", false
+	}
+	get := func(open, close string) (string, bool) {
+		_, after, found := strings.Cut(head, open)
+		if !found {
+			return "", false
+		}
+		v, _, found := strings.Cut(after, close)
+		if !found || strings.ContainsAny(v, "<&") {
+			return "", false // markup or entities: leave it to the decoder
+		}
+		return strings.TrimSpace(v), true
+	}
+	var ok1, ok2, ok3 bool
+	action, ok1 = get("<a:Action>", "</a:Action>")
+	resourceURI, ok2 = get("<w:ResourceURI>", "</w:ResourceURI>")
+	messageID, ok3 = get("<a:MessageID>", "</a:MessageID>")
+	return action, resourceURI, messageID, ok1 && ok2 && ok3
 }
 
 // readHeader returns the Action, ResourceURI and MessageID children of Envelope/Header, matched by local name.

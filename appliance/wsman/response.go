@@ -3,9 +3,7 @@ package wsman
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 )
@@ -212,31 +210,30 @@ type envelopeInfo struct {
 	fault        bool // Body's first element is a SOAP Fault
 }
 
-// inspectEnvelope checks that body is one well-formed XML document whose root is a SOAP Envelope (so a reply
-// framed by the end of the connection is not silently cut short), and returns its Header/RelatesTo and whether
-// Body holds a Fault. Elements are matched by local name, whatever their prefix.
+// inspectEnvelope checks that body is one SOAP Envelope that was not cut short (a reply framed by the end of the
+// connection can be), and returns its Header/RelatesTo and whether Body holds a Fault. Elements are matched by
+// local name, whatever their prefix.
+//
+// Only the Header and the start of the Body are tokenised; the rest is checked by finding the root's end tag
+// with nothing but white space after it. That is what catches truncation, at a fraction of the cost of
+// tokenising every reply twice (the caller's decoder walks the whole body anyway and rejects what is not
+// well-formed).
 func inspectEnvelope(body []byte) (envelopeInfo, error) {
 	var info envelopeInfo
 	d := xml.NewDecoder(bytes.NewReader(body))
 	depth := 0
-	inHeader, inBody, bodySeen, rootDone := false, false, false, false
+	inHeader, inBody := false, false
 	for {
 		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			if !rootDone {
-				return info, malformed("reply has no SOAP envelope")
-			}
-			return info, nil
-		}
 		if err != nil {
 			// The decoder's message may quote reply content; keep it out of the error.
-			return info, malformed("reply body is not well-formed XML")
+			return info, malformed("reply body is not a well-formed SOAP envelope")
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch {
 			case depth == 0:
-				if rootDone || t.Name.Local != "Envelope" {
+				if t.Name.Local != "Envelope" {
 					return info, malformed("reply body is not a single SOAP envelope")
 				}
 			case depth == 1:
@@ -249,15 +246,21 @@ func inspectEnvelope(body []byte) (envelopeInfo, error) {
 				}
 				info.relatesTo, info.hasRelatesTo = strings.TrimSpace(v), true
 				continue
-			case depth == 2 && inBody && !bodySeen:
-				bodySeen = true
+			case depth == 2 && inBody:
 				info.fault = t.Name.Local == "Fault"
+				return info, checkEnvelopeEnd(body, d.InputOffset())
 			}
 			depth++
 		case xml.EndElement:
 			depth--
-			if depth == 0 {
-				rootDone = true
+			switch {
+			case depth == 1 && inBody: // an empty Body
+				return info, checkEnvelopeEnd(body, d.InputOffset())
+			case depth == 0: // an Envelope without Body, read to its end
+				if len(bytes.TrimSpace(body[d.InputOffset():])) > 0 {
+					return info, malformed("reply body has data after its SOAP envelope")
+				}
+				return info, nil
 			}
 		case xml.CharData:
 			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
@@ -265,6 +268,40 @@ func inspectEnvelope(body []byte) (envelopeInfo, error) {
 			}
 		}
 	}
+}
+
+// checkEnvelopeEnd checks that the root element's end tag follows from offset on and that only white space
+// comes after it.
+func checkEnvelopeEnd(body []byte, from int64) error {
+	name := rootName(body)
+	if name == "" {
+		return malformed("reply body is not a single SOAP envelope")
+	}
+	end := "</" + name + ">"
+	rest := body[from:]
+	i := bytes.Index(rest, []byte(end))
+	if i < 0 {
+		return malformed("reply body ends before its SOAP envelope does")
+	}
+	if len(bytes.TrimSpace(rest[i+len(end):])) > 0 {
+		return malformed("reply body has data after its SOAP envelope")
+	}
+	return nil
+}
+
+// rootName returns the raw (prefixed) name of the document's first element.
+func rootName(body []byte) string {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '<' || i+1 >= len(body) || body[i+1] == '?' || body[i+1] == '!' {
+			continue
+		}
+		j := i + 1
+		for j < len(body) && !strings.ContainsRune(" \t\r\n/>", rune(body[j])) {
+			j++
+		}
+		return string(body[i+1 : j])
+	}
+	return ""
 }
 
 // soapFault is a SOAP 1.2 fault matched by local names.
