@@ -10,7 +10,7 @@ TOOLS_DIR ?= $(HOME)/.cache/amtedge/tools
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all build run demo test test-short fuzz bench fmt lint vet clean
+.PHONY: all build run demo test test-short deps fuzz bench fmt lint vet clean
 
 all: build
 
@@ -26,8 +26,12 @@ demo: build
 	./scripts/demo.sh ./$(BIN)
 
 # Every test, with the race detector. Fuzz targets run their seed corpora here; `make fuzz` explores further.
-test: lint
+test: deps lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Debian packages the tests use (swtpm, journald, packaging tools, …), installed when missing.
+deps:
+	./scripts/test-deps.sh
 
 test-short:
 	$(GO) test -count=1 ./...

@@ -57,7 +57,7 @@ func TestActivateACM(t *testing.T) {
 		chain                int
 	}{
 		{"3-cert chain", corpSuffix, "corp", 3},
-		{"5-cert chain, subdomain suffix", "site1." + fiveSuffix, "five", 5},
+		{"5-cert chain in shuffled PFX bags, subdomain suffix", "site1." + fiveSuffix, "five", 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{})

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"software.sslmate.com/src/go-pkcs12"
+
 	"github.com/amtedge/amtedge/appliance/agent"
 	"github.com/amtedge/amtedge/appliance/amtsim"
 	"github.com/amtedge/amtedge/appliance/domains"
@@ -53,6 +55,9 @@ func loadDomains(t *testing.T) []testDomain {
 			n            int
 		}{{"corp", corpSuffix, 3}, {"five", fiveSuffix, 5}} {
 			pfx, root, err := domains.GenerateProvisioningPFX(domains.GenerateOptions{Suffix: d.suffix, ChainLen: d.n, Password: pfxPass})
+			if err == nil && d.n > 3 {
+				pfx, err = shuffleBags(pfx)
+			}
 			if err != nil {
 				domainsErr = err
 				return
@@ -64,6 +69,18 @@ func loadDomains(t *testing.T) []testDomain {
 		t.Fatal(domainsErr)
 	}
 	return testDomains
+}
+
+// shuffleBags re-encodes a PFX with its certificate bags out of chain order and the leaf not first (RPS assumes
+// the first bag is the leaf; exporters do not promise it).
+func shuffleBags(pfx []byte) ([]byte, error) {
+	key, leaf, cas, err := pkcs12.DecodeChain(pfx, pfxPass)
+	if err != nil {
+		return nil, err
+	}
+	// leaf, I1, I2, I3, root  =>  I2, root, leaf, I3, I1
+	order := []*x509.Certificate{cas[1], cas[3], leaf, cas[2], cas[0]}
+	return pkcs12.Modern.Encode(key, order[0], order[1:], pfxPass)
 }
 
 type testCatalog struct {
