@@ -84,11 +84,14 @@ func (r *run) configureAndReport(prof profiles.Profile, statusText, mode string)
 // enabled, RMCP ping answered.
 func (r *run) configureGeneralSettings() error {
 	return r.step("configure general settings", func() (string, error) {
-		resp, err := r.amt.GeneralSettings.Get()
-		if err != nil {
-			return "", r.wsmanError("read general settings", err)
+		if r.settings == nil {
+			resp, err := r.amt.GeneralSettings.Get()
+			if err != nil {
+				return "", r.wsmanError("read general settings", err)
+			}
+			r.settings = &resp.Body.GetResponse
 		}
-		gs := resp.Body.GetResponse
+		gs := *r.settings
 		if gs.SharedFQDN && gs.AMTNetworkEnabled == 1 && gs.RmcpPingResponseEnabled {
 			return "already as required", nil
 		}

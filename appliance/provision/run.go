@@ -42,6 +42,10 @@ type run struct {
 	wsmanConn *wsman.Client
 
 	mebxErr error // why the MEBx password was not set, when it was not
+
+	// settings is AMT_GeneralSettings as read at the start of the flow; configuration reuses it rather than asking
+	// again (activation does not change it).
+	settings *general.GeneralSettingsResponse
 }
 
 // connect makes the session's WSMAN client with the given digest credentials.
@@ -119,6 +123,7 @@ func (r *run) readGeneralSettings() (general.GeneralSettingsResponse, error) {
 			return "", r.wsmanError("read AMT general settings", err)
 		}
 		gs = resp.Body.GetResponse
+		r.settings = &gs
 		if !realmPattern.MatchString(gs.DigestRealm) {
 			return "", fmt.Errorf("Not a valid digest realm. The device reported %q; AMT realms are \"Digest:\" and 32 hex digits", clip(gs.DigestRealm))
 		}
