@@ -8,6 +8,7 @@ package secrets
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -57,23 +58,39 @@ type Device struct {
 	History []Credentials
 }
 
-// Candidates lists the AMT passwords the device may hold now, most likely first: the current set when it is
-// pending or confirmed, then the newest confirmed set before it. A pending set may or may not have reached the
-// device (the box can crash between writing and hearing back), which is why both can be candidates.
+// Candidates lists the AMT passwords the device may hold now, most likely first: every set from the newest back
+// to the newest confirmed one, skipping abandoned sets. A pending set may or may not have reached the device
+// (the box can crash between writing and hearing back, or a reply can be lost), which is why several can be
+// candidates. A confirmed set without an AMT password (the device was deactivated) ends the list.
 func (d Device) Candidates() []string {
 	var out []string
-	if d.Current.State != Abandoned && d.Current.AMTPassword != "" {
-		out = append(out, d.Current.AMTPassword)
-		if d.Current.State == Confirmed {
-			return out
+	for _, c := range d.sets() {
+		if c.State == Abandoned {
+			continue
 		}
-	}
-	for _, c := range d.History {
-		if c.State == Confirmed && c.AMTPassword != "" {
-			return append(out, c.AMTPassword)
+		if c.AMTPassword != "" && !slices.Contains(out, c.AMTPassword) {
+			out = append(out, c.AMTPassword)
+		}
+		if c.State == Confirmed {
+			break
 		}
 	}
 	return out
+}
+
+// MEBxPassword is the MEBx password of the newest set that is not abandoned and has one; empty when none does.
+func (d Device) MEBxPassword() string {
+	for _, c := range d.sets() {
+		if c.State != Abandoned && c.MEBxPassword != "" {
+			return c.MEBxPassword
+		}
+	}
+	return ""
+}
+
+// sets lists the current set and the history, newest first.
+func (d Device) sets() []Credentials {
+	return append([]Credentials{d.Current}, d.History...)
 }
 
 // Store is the custody interface the appliance uses.

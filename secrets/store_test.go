@@ -45,19 +45,30 @@ func TestCandidates(t *testing.T) {
 			[]string{"b"},
 		},
 		{
-			"pending and abandoned history entries are skipped",
+			// A lost reply can leave the device holding a pending set that is no longer current.
+			"pending history entries count, abandoned ones do not",
 			Device{Current: c("d", Pending), History: []Credentials{c("c", Pending), c("b", Abandoned), c("a", Confirmed)}},
-			[]string{"d", "a"},
+			[]string{"d", "c", "a"},
 		},
 		{
 			"no confirmed history",
 			Device{Current: c("b", Pending), History: []Credentials{c("a", Pending)}},
-			[]string{"b"},
+			[]string{"b", "a"},
 		},
 		{
-			"empty passwords are never candidates",
-			Device{Current: c("", Pending), History: []Credentials{c("", Confirmed), c("a", Confirmed)}},
+			"same password twice is listed once",
+			Device{Current: c("a", Pending), History: []Credentials{c("a", Confirmed)}},
 			[]string{"a"},
+		},
+		{
+			"empty pending sets are skipped",
+			Device{Current: c("", Pending), History: []Credentials{c("a", Confirmed)}},
+			[]string{"a"},
+		},
+		{
+			"a confirmed set without AMT password (deactivated) ends the list",
+			Device{Current: c("", Confirmed), History: []Credentials{c("a", Confirmed)}},
+			nil,
 		},
 	}
 	for _, tt := range tests {
@@ -66,5 +77,23 @@ func TestCandidates(t *testing.T) {
 				t.Errorf("Candidates() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestMEBxPassword(t *testing.T) {
+	c := func(m string, st State) Credentials { return Credentials{AMTPassword: "x", MEBxPassword: m, State: st} }
+	for _, tt := range []struct {
+		name string
+		dev  Device
+		want string
+	}{
+		{"none", Device{Current: c("", Confirmed)}, ""},
+		{"current", Device{Current: c("m2", Pending), History: []Credentials{c("m1", Confirmed)}}, "m2"},
+		{"carried past AMT-only sets", Device{Current: c("", Confirmed), History: []Credentials{c("", Confirmed), c("m1", Confirmed)}}, "m1"},
+		{"abandoned skipped", Device{Current: c("m2", Abandoned), History: []Credentials{c("m1", Confirmed)}}, "m1"},
+	} {
+		if got := tt.dev.MEBxPassword(); got != tt.want {
+			t.Errorf("%s: MEBxPassword() = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -27,6 +27,8 @@ func TestParseMethod(t *testing.T) {
 		{"maintenance -password P --syncclock", Method{Verb: "maintenance", Password: "P", Task: "synctime"}},
 		{"maintenance -password P --changepassword N3w! -f", Method{Verb: "maintenance", Password: "P", Task: "changepassword", TaskArg: "N3w!", Force: true}},
 		{"maintenance -password P --changepassword", Method{Verb: "maintenance", Password: "P", Task: "changepassword"}},
+		{"maintenance -password P --changepassword -Dash3d!pw", Method{Verb: "maintenance", Password: "P", Task: "changepassword", TaskArg: "-Dash3d!pw"}},
+		{"maintenance -password P --changepassword -f", Method{Verb: "maintenance", Password: "P", Task: "changepassword", Force: true}},
 		{"maintenance -password P --syncip --synchostname", Method{Verb: "maintenance", Password: "P", Task: "syncip"}},
 		{"maintenance --unknown x --syncdeviceinfo", Method{Verb: "maintenance", Task: "syncdeviceinfo"}},
 		{"response", Method{}},

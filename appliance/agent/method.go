@@ -74,7 +74,14 @@ func ParseMethod(line string) Method {
 				}
 			}
 		case "--changepassword":
-			arg := next()
+			// The new password may start with '-': take the next token unless it is a flag this parser knows.
+			arg := ""
+			if hasValue {
+				arg = value
+			} else if i+1 < len(tokens) && !knownFlag(tokens[i+1]) {
+				i++
+				arg = tokens[i]
+			}
 			if m.Task == "" {
 				m.Task = TaskChangePassword
 				m.TaskArg = arg
@@ -82,6 +89,17 @@ func ParseMethod(line string) Method {
 		}
 	}
 	return m
+}
+
+// knownFlag reports whether tok is a flag ParseMethod understands.
+func knownFlag(tok string) bool {
+	name, _, _ := strings.Cut(tok, "=")
+	switch name {
+	case "--profile", "--password", "-password", "-p", "-f", "--force", "--synctime", "--syncclock", "--syncip",
+		"--synchostname", "--syncdeviceinfo", "--changepassword":
+		return true
+	}
+	return false
 }
 
 // versionSupported applies RPS's rule (§2.10) for server version 4.0.0: same major and (same minor with the

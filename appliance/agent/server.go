@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -191,7 +192,7 @@ func (srv *Server) serveConn(conn *websocket.Conn, remote string) {
 func (srv *Server) runHandler(ctx context.Context, s *Session, log *slog.Logger) {
 	defer func() {
 		if p := recover(); p != nil {
-			log.Error("flow panicked", "panic", fmt.Sprint(p), "step", s.Step())
+			log.Error("flow panicked", "panic", fmt.Sprint(p), "step", s.Step(), "stack", string(debug.Stack()))
 			if !s.Ended() {
 				_ = s.Fail(Status{Status: fmt.Sprintf("Device %s: the box hit an internal error during %q and stopped; "+
 					"the error is in the box's log. Retry the command; if it repeats, report it.", s.req.Payload.UUID, s.Step())})
@@ -209,11 +210,13 @@ func (srv *Server) runHandler(ctx context.Context, s *Session, log *slog.Logger)
 // closeGracefully closes the WebSocket after the terminal message: rpc-go closes on its own once it has read it;
 // the box waits a moment for that, then closes itself.
 func (srv *Server) closeGracefully(s *Session) {
-	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-		time.Now().Add(srv.cfg.WriteTimeout))
+	// rpc-go closes as soon as it has the terminal message; a close frame from us first would make it log a
+	// spurious error after a successful run (RPS never closes). So: wait for the agent, then close.
 	select {
 	case <-s.readDone:
 	case <-time.After(srv.cfg.CloseGrace):
+		_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+			time.Now().Add(srv.cfg.WriteTimeout))
 	}
 }
 

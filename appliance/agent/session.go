@@ -43,9 +43,6 @@ func (s *Session) RemoteAddr() string { return s.remote }
 // Request is the agent's validated first message.
 func (s *Session) Request() *Request { return s.req }
 
-// Started is when the session was accepted.
-func (s *Session) Started() time.Time { return s.started }
-
 // SetStep records what the flow is doing now, for live views of sessions.
 func (s *Session) SetStep(step string) {
 	s.mu.Lock()

@@ -517,8 +517,9 @@ func setMEBxPassword(d *Device, in *node) []prop {
 	return returnValue(0)
 }
 
-// unprovision returns the device to pre-provisioning: admin credentials and MEBx password cleared, configuration
-// reset; the local system account authenticates again.
+// unprovision returns the device to pre-provisioning: admin credentials cleared, configuration reset; the local
+// system account authenticates again. The MEBx password stays: Intel's SDK says a full unprovision does not
+// restore it to the default.
 func unprovision(d *Device, in *node) []prop {
 	if v, _ := in.value("ProvisioningMode"); v != provisioningModeEnterprise {
 		d.fail("unprovision: ProvisioningMode %q, want 1", v)
@@ -526,7 +527,6 @@ func unprovision(d *Device, in *node) []prop {
 	}
 	d.mode = ModePreProvisioning
 	d.adminHA1 = ""
-	d.mebx = ""
 	d.configNonce = nil
 	d.chainInstalled = nil
 	d.resetConfiguration()

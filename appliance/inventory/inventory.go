@@ -52,19 +52,33 @@ type Record struct {
 // Duration is how long the session's work took.
 func (r Record) Duration() time.Duration { return r.Ended.Sub(r.Started) }
 
-// Inventory keeps the most recent records in memory, bounded per device and in total.
+// Inventory keeps the most recent records in memory, bounded per device and in number of devices: the agent
+// endpoint is unauthenticated, so a client cycling random UUIDs must not grow it without end.
 type Inventory struct {
-	mu        sync.Mutex
-	perDevice int
-	byUUID    map[string][]Record // newest last
+	mu         sync.Mutex
+	perDevice  int
+	maxDevices int
+	byUUID     map[string][]Record // newest last
 }
 
-// New makes an inventory that keeps at most perDevice records for each device (default 20).
+// DefaultMaxDevices bounds the devices an inventory keeps unless told otherwise.
+const DefaultMaxDevices = 20000
+
+// New makes an inventory that keeps at most perDevice records for each device (default 20) and at most
+// DefaultMaxDevices devices, dropping the device whose newest record is oldest.
 func New(perDevice int) *Inventory {
+	return NewBounded(perDevice, DefaultMaxDevices)
+}
+
+// NewBounded is New with a bound on devices (default DefaultMaxDevices when not positive).
+func NewBounded(perDevice, maxDevices int) *Inventory {
 	if perDevice <= 0 {
 		perDevice = 20
 	}
-	return &Inventory{perDevice: perDevice, byUUID: map[string][]Record{}}
+	if maxDevices <= 0 {
+		maxDevices = DefaultMaxDevices
+	}
+	return &Inventory{perDevice: perDevice, maxDevices: maxDevices, byUUID: map[string][]Record{}}
 }
 
 // Add stores a finished record.
@@ -72,11 +86,27 @@ func (inv *Inventory) Add(r Record) {
 	r.Steps = append([]Step(nil), r.Steps...)
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	if _, known := inv.byUUID[r.UUID]; !known && len(inv.byUUID) >= inv.maxDevices {
+		inv.evictOldest()
+	}
 	list := append(inv.byUUID[r.UUID], r)
 	if len(list) > inv.perDevice {
 		list = append([]Record(nil), list[len(list)-inv.perDevice:]...)
 	}
 	inv.byUUID[r.UUID] = list
+}
+
+// evictOldest drops the device whose newest record ended first. Linear, but it runs only once the inventory is
+// full, at most once per new device.
+func (inv *Inventory) evictOldest() {
+	var oldest string
+	var at time.Time
+	for uuid, list := range inv.byUUID {
+		if end := list[len(list)-1].Ended; oldest == "" || end.Before(at) {
+			oldest, at = uuid, end
+		}
+	}
+	delete(inv.byUUID, oldest)
 }
 
 // Device returns a device's records, newest first.

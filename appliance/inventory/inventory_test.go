@@ -30,3 +30,15 @@ func TestInventoryKeepsNewestPerDevice(t *testing.T) {
 		t.Fatal("unknown device has records")
 	}
 }
+
+func TestInventoryBoundsDevices(t *testing.T) {
+	inv := NewBounded(1, 3)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 5; i++ {
+		inv.Add(Record{UUID: fmt.Sprint("dev", i), Ended: base.Add(time.Duration(i) * time.Minute)})
+	}
+	latest := inv.Latest()
+	if len(latest) != 3 || latest[0].UUID != "dev4" || latest[2].UUID != "dev2" {
+		t.Fatalf("Latest = %+v, want dev4, dev3, dev2", latest)
+	}
+}

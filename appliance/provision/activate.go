@@ -132,6 +132,9 @@ func (r *run) activateCCM(prof profiles.Profile) outcome {
 	r.rec.ModeAfter = modeCCM
 	r.custodyMark(secrets.Confirmed)
 	r.useAdmin(amtPassword)
+	if err := r.waitReady(); err != nil {
+		return r.partial("Client control mode.", "CCM", err)
+	}
 	return r.configureAndReport(prof, "Client control mode.", "CCM")
 }
 
@@ -190,6 +193,7 @@ func (r *run) upgradeToACM(prof profiles.Profile) outcome {
 	if err != nil {
 		return fail(err.Error())
 	}
+	r.confirmOperatorPassword()
 	sent, err := r.setupCall("UpgradeClientToAdmin", "UpgradeClientToAdmin", "device is in admin control mode", func() (string, int, error) {
 		resp, err := r.ips.HostBasedSetupService.UpgradeClientToAdmin(base64.StdEncoding.EncodeToString(mcNonce),
 			hostbasedsetup.SigningAlgorithmRSASHA2256, base64.StdEncoding.EncodeToString(sig))
@@ -225,6 +229,7 @@ func (r *run) reconfigure(prof profiles.Profile, statusText string) outcome {
 	if err != nil {
 		return r.activationFailed(err.Error(), mode)
 	}
+	r.confirmOperatorPassword()
 	amtPassword, mebxPassword, err := r.newPasswords(prof)
 	if err != nil {
 		return r.activationFailed(err.Error(), mode)
@@ -267,22 +272,60 @@ func (r *run) prepareACM(dom *domains.Domain, failText string, wantMode int) (re
 	return gs.DigestRealm, mcNonce, sig, err
 }
 
-// setupCall runs one of the one-shot IPS_HostBasedSetupService calls (Setup, AdminSetup, UpgradeClientToAdmin)
-// as a step. call returns the reply XML, its ReturnValue and the library's error. sent reports a call that may
-// have reached the device without its answer coming back; a non-zero ReturnValue is a refusal (sent false).
-func (r *run) setupCall(step, method, done string, call func() (string, int, error)) (sent bool, err error) {
-	err = r.step(step, func() (string, error) {
+// callResult is what became of a WSMAN method call.
+type callResult int
+
+const (
+	callDone    callResult = iota // AMT answered with ReturnValue 0
+	callRefused                   // AMT answered with a non-zero ReturnValue: it did not do it
+	callUnknown                   // no readable answer: AMT may or may not have done it
+)
+
+// classify reads a go-wsman-messages method call: the reply XML, the name of the <Method>_OUTPUT element, its
+// ReturnValue and the library's error. Only a reply that holds the output element is an answer; the library
+// leaves ReturnValue at 0 when it could not decode one, so "no error and 0" is not enough.
+func classify(xmlOutput, outputElem string, rv int, err error) callResult {
+	switch {
+	case xmlOutput == "" || !strings.Contains(xmlOutput, outputElem):
+		return callUnknown
+	case rv != 0:
+		return callRefused
+	case err != nil:
+		return callUnknown
+	default:
+		return callDone
+	}
+}
+
+// methodStep runs one WSMAN method call as a step: call returns the reply XML, the ReturnValue and the
+// library's error; refusal words a non-zero ReturnValue. It returns what became of the call with the step's
+// error (nil only for callDone).
+func (r *run) methodStep(step, method, done string, call func() (string, int, error), refusal func(rv int) error) (callResult, error) {
+	result := callUnknown
+	err := r.step(step, func() (string, error) {
 		xmlOutput, rv, err := call()
-		if transportFailed(xmlOutput, err) {
-			sent = true
+		switch result = classify(xmlOutput, method+"_OUTPUT", rv, err); result {
+		case callRefused:
+			return "", refusal(rv)
+		case callUnknown:
+			if err == nil {
+				err = fmt.Errorf("the reply holds no %s_OUTPUT", method)
+			}
 			return "", r.wsmanError(method, err)
-		}
-		if rv != 0 {
-			return "", fmt.Errorf("AMT refused %s: %s", method, setupReturnText(rv))
 		}
 		return done, nil
 	})
-	return sent, err
+	return result, err
+}
+
+// setupCall runs one of the one-shot IPS_HostBasedSetupService calls (Setup, AdminSetup, UpgradeClientToAdmin)
+// as a step. sent reports a call that may have reached the device without its answer coming back; a refusal
+// is not sent.
+func (r *run) setupCall(step, method, done string, call func() (string, int, error)) (sent bool, err error) {
+	result, err := r.methodStep(step, method, done, call, func(rv int) error {
+		return fmt.Errorf("AMT refused %s: %s", method, setupReturnText(rv))
+	})
+	return result == callUnknown, err
 }
 
 // verifyOperatorPassword compares the operator's password with the stored one, as RPS does with Vault.
@@ -378,10 +421,14 @@ func (r *run) injectChain(dom *domains.Domain) error {
 	return r.step("inject certificate chain", func() (string, error) {
 		for i, cert := range chain {
 			resp, err := r.ips.HostBasedSetupService.AddNextCertInChain(cert, i == 0, i == len(chain)-1)
-			if transportFailed(resp.XMLOutput, err) {
+			rv := int(resp.Body.AddNextCertInChain_OUTPUT.ReturnValue)
+			switch classify(resp.XMLOutput, "AddNextCertInChain_OUTPUT", rv, err) {
+			case callUnknown:
+				if err == nil {
+					err = errors.New("the reply holds no AddNextCertInChain_OUTPUT")
+				}
 				return "", r.wsmanError(fmt.Sprintf("add certificate %d of %d to AMT", i+1, len(chain)), err)
-			}
-			if rv := int(resp.Body.AddNextCertInChain_OUTPUT.ReturnValue); rv != 0 {
+			case callRefused:
 				return "", fmt.Errorf("Device %s activation failed. Error while adding the certificates to AMT. "+
 					"Certificate %d of %d (%s) was refused: %s", r.uuid, i+1, len(chain), certLabel(dom, i), chainReturnText(rv))
 			}
@@ -447,20 +494,15 @@ func (r *run) setAdminPassword(realm, password string) error {
 	if err := r.custodyPending(password, ""); err != nil {
 		return err
 	}
-	var sent bool
-	err := r.step("set admin password", func() (string, error) {
+	result, err := r.methodStep("set admin password", "SetAdminAclEntryEx", "", func() (string, int, error) {
 		resp, err := r.amt.AuthorizationService.SetAdminAclEntryEx("admin", digestPassword(realm, password))
-		if transportFailed(resp.XMLOutput, err) {
-			sent = true
-			return "", r.wsmanError("SetAdminAclEntryEx", err)
-		}
-		if rv := int(resp.Body.SetAdminResponse.ReturnValue); rv != 0 {
-			r.custodyMark(secrets.Abandoned)
-			return "", fmt.Errorf("AMT refused the new admin password: %s", ptStatusText(rv))
-		}
-		return "", nil
-	})
-	if err != nil && !(sent && r.probePassword(password)) {
+		return resp.XMLOutput, int(resp.Body.SetAdminResponse.ReturnValue), err
+	}, func(rv int) error { return fmt.Errorf("AMT refused the new admin password: %s", ptStatusText(rv)) })
+	switch {
+	case result == callRefused:
+		r.custodyMark(secrets.Abandoned)
+		return err
+	case result == callUnknown && !r.probePassword(password):
 		return err
 	}
 	r.custodyMark(secrets.Confirmed)
@@ -516,24 +558,22 @@ func (r *run) setMEBxPassword(amtPassword, mebxPassword string) {
 		r.mebxErr = err
 		return
 	}
-	err := r.step("set MEBx password", func() (string, error) {
+	result, err := r.methodStep("set MEBx password", "SetMEBxPassword", "", func() (string, int, error) {
 		resp, err := r.amt.SetupAndConfigurationService.SetMEBXPassword(mebxPassword)
-		if transportFailed(resp.XMLOutput, err) {
-			return "", r.wsmanError("SetMEBxPassword", err)
-		}
-		if rv := int(resp.Body.SetMEBxPassword_OUTPUT.ReturnValue); rv != 0 {
-			return "", fmt.Errorf("AMT refused the MEBx password: %s", ptStatusText(rv))
-		}
-		return "", nil
-	})
-	if err != nil {
-		// The AMT password of this set is on the device; the MEBx one is not known to be: keep both records
-		// honest by marking this set abandoned (the previous, confirmed set still holds the AMT password).
+		return resp.XMLOutput, int(resp.Body.SetMEBxPassword_OUTPUT.ReturnValue), err
+	}, func(rv int) error { return fmt.Errorf("AMT refused the MEBx password: %s", ptStatusText(rv)) })
+	switch result {
+	case callDone:
+		r.custodyMark(secrets.Confirmed)
+	case callRefused:
+		// The device kept its MEBx password; the AMT password of this set it does hold, and the previous,
+		// confirmed set has it too.
 		r.custodyMark(secrets.Abandoned)
 		r.mebxErr = err
-		return
+	default:
+		r.skip("mark passwords", "SetMEBxPassword's answer never arrived: the MEBx password stays stored as pending, so it is not lost")
+		r.mebxErr = err
 	}
-	r.custodyMark(secrets.Confirmed)
 }
 
 // digestPassword is SetAdminAclEntryEx's DigestPassword: base64 of the raw MD5 of admin:realm:password

@@ -12,7 +12,7 @@ import (
 func BenchmarkActivate(b *testing.B) {
 	for _, tc := range []struct{ profile, domain string }{{"ccm", ""}, {"acm", "corp"}} {
 		b.Run(tc.profile, func(b *testing.B) {
-			h := newHarness(&testing.T{}, harnessOptions{})
+			h := newHarness(b, harnessOptions{})
 			var trust []string
 			if tc.domain != "" {
 				trust = append(trust, tc.domain)

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -249,10 +250,14 @@ func (r *run) syncClock() error {
 		ta0 := low.Body.GetLowAccuracyTimeSynchResponse.Ta0
 		now := r.p.cfg.Now().Unix()
 		resp, err := r.amt.TimeSynchronizationService.SetHighAccuracyTimeSynch(ta0, now, now)
-		if transportFailed(resp.XMLOutput, err) {
+		rv := int(resp.Body.SetHighAccuracyTimeSynchResponse.ReturnValue)
+		switch classify(resp.XMLOutput, "SetHighAccuracyTimeSynch_OUTPUT", rv, err) {
+		case callUnknown:
+			if err == nil {
+				err = errors.New("the reply holds no SetHighAccuracyTimeSynch_OUTPUT")
+			}
 			return "", r.wsmanError("set the device clock", err)
-		}
-		if rv := int(resp.Body.SetHighAccuracyTimeSynchResponse.ReturnValue); rv != 0 {
+		case callRefused:
 			return "", fmt.Errorf("AMT refused the clock: %s", ptStatusText(rv))
 		}
 		return fmt.Sprintf("device clock was %s off", (time.Duration(now-ta0) * time.Second).String()), nil

@@ -6,6 +6,7 @@ import (
 	"github.com/device-management-toolkit/go-wsman-messages/v2/pkg/wsman/amt/setupandconfiguration"
 
 	"github.com/amtedge/amtedge/appliance/agent"
+	"github.com/amtedge/amtedge/secrets"
 )
 
 // deactivate is `rpc deactivate --password P [-f]`: check the password against the store unless forced, then
@@ -33,27 +34,38 @@ func (r *run) deactivate() outcome {
 	fail := func(err error) outcome {
 		return failed(agent.Status{Status: fmt.Sprintf("Device %s deactivation failed. %v", r.uuid, err)})
 	}
-	err := r.step("Unprovision", func() (string, error) {
+	_, err := r.methodStep("Unprovision", "Unprovision", "device is in pre-provisioning mode", func() (string, int, error) {
 		resp, err := r.amt.SetupAndConfigurationService.Unprovision(setupandconfiguration.ProvisioningModeValue(1))
-		if transportFailed(resp.XMLOutput, err) {
-			return "", r.wsmanError("Unprovision", err)
-		}
-		if rv := int(resp.Body.Unprovision_OUTPUT.ReturnValue); rv != 0 {
-			return "", fmt.Errorf("AMT refused Unprovision: %s", ptStatusText(rv))
-		}
-		return "device is in pre-provisioning mode", nil
-	})
+		return resp.XMLOutput, int(resp.Body.Unprovision_OUTPUT.ReturnValue), err
+	}, func(rv int) error { return fmt.Errorf("AMT refused Unprovision: %s", ptStatusText(rv)) })
 	if err != nil {
 		return fail(err)
 	}
 	r.rec.ModeAfter = modePre
-	_ = r.step("forget device passwords", func() (string, error) {
+	_ = r.step("forget the device's AMT password", func() (string, error) {
 		ctx, cancel := custodyCtx(r.ctx)
 		defer cancel()
-		if err := r.p.store.DeleteDevice(ctx, r.uuid); err != nil && !isNotFound(err) {
-			return "", fmt.Errorf("the device is deactivated but its old passwords are still in the store: %w", err)
+		// Unprovision does not reset the MEBx password (Intel's SDK: "The MEBx password is not restored to the
+		// default"): the box keeps it, and only it.
+		dev, err := r.p.store.Device(ctx, r.uuid)
+		if isNotFound(err) {
+			return "the box held no passwords for this device", nil
 		}
-		return "", nil
+		if err != nil {
+			return "", fmt.Errorf("the device is deactivated but the box could not read its stored passwords: %w", err)
+		}
+		mebx := dev.MEBxPassword()
+		if mebx == "" {
+			if err := r.p.store.DeleteDevice(ctx, r.uuid); err != nil && !isNotFound(err) {
+				return "", fmt.Errorf("the device is deactivated but its old passwords are still in the store: %w", err)
+			}
+			return "no MEBx password to keep", nil
+		}
+		now := r.p.cfg.Now()
+		if err := r.p.store.PutDevice(ctx, r.uuid, secrets.Credentials{MEBxPassword: mebx, State: secrets.Confirmed, Created: now, Updated: now}); err != nil {
+			return "", fmt.Errorf("the device is deactivated but the box could not record it: %w", err)
+		}
+		return "kept the MEBx password, which Unprovision does not reset", nil
 	})
 	return succeeded(agent.Status{Status: "Deactivated"})
 }

@@ -190,8 +190,10 @@ func TestDeactivate(t *testing.T) {
 	if dev.Snapshot().Mode != amtsim.ModePreProvisioning {
 		t.Fatal("device still activated")
 	}
-	if _, err := h.store.Device(context.Background(), uuid); err == nil {
-		t.Error("store still holds the passwords of a deactivated device")
+	// Unprovision does not reset the MEBx password: the box keeps that one, and no AMT password.
+	d, err := h.store.Device(context.Background(), uuid)
+	if err != nil || d.MEBxPassword() != dev.Snapshot().MEBxPassword || len(d.Candidates()) != 0 || d.Current.State != secrets.Confirmed {
+		t.Fatalf("store after deactivation: %+v %v", d.Current, err)
 	}
 	res = h.run(amtsim.AgentConfig{Command: "deactivate", Password: pw}, dev)
 	if want := "Device " + uuid + " is in pre-provisioning mode."; res.Status != want {

@@ -47,7 +47,7 @@ var (
 )
 
 // loadDomains generates the test provisioning chains once per test binary (RSA key generation is the cost).
-func loadDomains(t *testing.T) []testDomain {
+func loadDomains(t testing.TB) []testDomain {
 	t.Helper()
 	domainsOnce.Do(func() {
 		for _, d := range []struct {
@@ -106,7 +106,8 @@ func no() *bool  { b := false; return &b }
 
 // harness is a box on a real TLS socket: agent server + flows + an in-memory Store.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
+	seen    []string // every password that went through the test so far, for the leak checks
 	url     string
 	tls     *tls.Config
 	store   secrets.Store
@@ -123,7 +124,7 @@ type harnessOptions struct {
 	store secrets.Store
 }
 
-func newHarness(t *testing.T, opts harnessOptions) *harness {
+func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
 	doms := loadDomains(t)
 	store := opts.store
@@ -185,7 +186,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 
 // secretsUsed lists every password the box holds or was given in this test, to check none reached a log line.
 func (h *harness) secretsUsed() []string {
-	out := []string{pfxPass, staticAMT, staticMEBx}
+	out := append([]string{pfxPass, staticAMT, staticMEBx}, h.seen...)
 	ctx := context.Background()
 	uuids, _ := h.store.ListDevices(ctx)
 	for _, u := range uuids {
@@ -214,6 +215,12 @@ func (h *harness) device(cfg amtsim.DeviceConfig, trust ...string) *amtsim.Devic
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	dc := d.Config()
+	for _, p := range []string{dc.LSAPassword, dc.AdminPassword, dc.MEBxPassword} {
+		if len(p) >= 6 { // the factory MEBx "admin" is a word that legitimately appears in texts
+			h.seen = append(h.seen, p)
+		}
+	}
 	return d
 }
 
@@ -227,10 +234,17 @@ func (h *harness) run(cfg amtsim.AgentConfig, dev *amtsim.Device) amtsim.Result 
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
 	}
+	if len(cfg.Password) >= 6 {
+		h.seen = append(h.seen, cfg.Password)
+	}
 	res := amtsim.RunAgent(context.Background(), cfg, dev)
-	for _, secret := range h.secretsUsed() {
-		if strings.Contains(res.Message, secret) {
-			h.t.Errorf("a secret reached the agent in %q", res.Method)
+	used := h.secretsUsed()
+	h.seen = used // passwords deleted from the store later still count
+	for _, text := range append([]string{res.Message}, res.Progress...) {
+		for _, secret := range used {
+			if strings.Contains(text, secret) {
+				h.t.Errorf("a secret reached the agent in a %q message", res.Method)
+			}
 		}
 	}
 	return res

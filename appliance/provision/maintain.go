@@ -63,6 +63,9 @@ func (r *run) maintain() outcome {
 	if err != nil {
 		return failed(agent.Status{Status: fmt.Sprintf("%s failed %v", task, err)})
 	}
+	if task != agent.TaskChangePassword && task != agent.TaskSyncDeviceInfo {
+		r.confirmOperatorPassword() // AMT just accepted it
+	}
 	// "succesfully" is RPS's spelling on the wire; scripts match it.
 	st := task + " completed succesfully"
 	if detail != "" {

@@ -341,3 +341,103 @@ func TestUnheardSetupLeavesNoConfirmedPassword(t *testing.T) {
 		t.Fatalf("store: %+v %v", d.Current.State, err)
 	}
 }
+
+func TestLostMEBxReplyKeepsThePasswordPending(t *testing.T) {
+	h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: time.Second}})
+	dev := h.device(amtsim.DeviceConfig{DHCPDNSSuffix: corpSuffix, Fault: func(c amtsim.Call) amtsim.Fault {
+		return amtsim.Fault{Drop: strings.HasSuffix(c.Action, "/SetMEBxPassword")}
+	}}, "corp")
+	res := h.run(amtsim.AgentConfig{Profile: "acm", FirstByteTimeout: 100 * time.Millisecond}, dev)
+	if !res.Succeeded() || !strings.Contains(res.Components["Activation"].Details, "The MEBx password was not set") {
+		t.Fatalf("%s %q %+v", res.Method, res.Status, res.Components["Activation"])
+	}
+	// The device did take it (only the reply was lost): the box must still hold it, as pending.
+	d, err := h.store.Device(context.Background(), dev.Config().UUID)
+	if err != nil || d.Current.State != secrets.Pending || d.MEBxPassword() != dev.Snapshot().MEBxPassword {
+		t.Fatalf("store: state %s, MEBx kept %v (%v)", d.Current.State, d.MEBxPassword() == dev.Snapshot().MEBxPassword, err)
+	}
+}
+
+func TestMEBxPasswordStaysInCustodyAcrossPasswordChanges(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	dev := h.device(amtsim.DeviceConfig{DHCPDNSSuffix: corpSuffix}, "corp")
+	uuid := dev.Config().UUID
+	if res := h.run(amtsim.AgentConfig{Profile: "acm"}, dev); !res.Succeeded() {
+		t.Fatalf("activate: %q", res.Status)
+	}
+	for i := 0; i < 12; i++ { // more than the store's history
+		res := h.run(amtsim.AgentConfig{Command: "maintenance", Task: "changepassword", Password: h.current(uuid).AMTPassword}, dev)
+		if !res.Succeeded() {
+			t.Fatalf("changepassword %d: %q", i, res.Status)
+		}
+	}
+	if d, _ := h.store.Device(context.Background(), uuid); d.Current.MEBxPassword != dev.Snapshot().MEBxPassword {
+		t.Fatal("the current set no longer carries the device's MEBx password")
+	}
+}
+
+func TestLostSetAdminAclEntryExReplyIsResolvedByTheNewPassword(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault amtsim.Fault
+		want  secrets.State
+	}{
+		{"reply lost: the device holds it", amtsim.Fault{Drop: true}, secrets.Confirmed},
+		{"request lost: the device kept the old one", amtsim.Fault{Unheard: true}, secrets.Abandoned},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: time.Second}})
+			const old = "Old-Passw0rd!"
+			dev := h.device(amtsim.DeviceConfig{Mode: amtsim.ModeACM, AdminPassword: old, Fault: func(c amtsim.Call) amtsim.Fault {
+				if strings.HasSuffix(c.Action, "/SetAdminAclEntryEx") {
+					return tc.fault
+				}
+				return amtsim.Fault{}
+			}})
+			uuid := dev.Config().UUID
+			res := h.run(amtsim.AgentConfig{Command: "maintenance", Task: "changepassword", Password: old, Force: true, FirstByteTimeout: 100 * time.Millisecond}, dev)
+			cur := h.current(uuid)
+			if cur.State != tc.want {
+				t.Fatalf("state %s, want %s (%s %q)", cur.State, tc.want, res.Method, res.Status)
+			}
+			if holds := dev.Snapshot().AdminPasswordIs(cur.AMTPassword); holds != (tc.want == secrets.Confirmed) {
+				t.Fatalf("device holds the new password: %v", holds)
+			}
+			if res.Succeeded() != (tc.want == secrets.Confirmed) {
+				t.Fatalf("result %s %q", res.Method, res.Status)
+			}
+		})
+	}
+}
+
+func TestPendingPasswordTheDeviceHoldsIsAccepted(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const confirmed, pending = "Confirmed-P4ss!", "Pending-P4ss!"
+	dev := h.device(amtsim.DeviceConfig{Mode: amtsim.ModeACM, AdminPassword: pending})
+	uuid := dev.Config().UUID
+	ctx := context.Background()
+	// The box wrote `pending` and crashed before hearing back; then another set was abandoned on top of it.
+	for _, c := range []secrets.Credentials{{AMTPassword: confirmed, State: secrets.Confirmed}, {AMTPassword: pending, State: secrets.Pending},
+		{AMTPassword: "Never-Sent-1!", State: secrets.Abandoned}} {
+		if err := h.store.PutDevice(ctx, uuid, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := h.run(amtsim.AgentConfig{Command: "maintenance", Task: "synctime", Password: pending}, dev)
+	if !res.Succeeded() {
+		t.Fatalf("%s %q", res.Method, res.Status)
+	}
+}
+
+func TestTLSTunnelIsRefusedForEveryCommand(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	dev := h.device(amtsim.DeviceConfig{Mode: amtsim.ModeCCM, AdminPassword: "Known-Passw0rd!"})
+	res := h.run(amtsim.AgentConfig{Command: "deactivate", Password: "Known-Passw0rd!", Force: true,
+		Mutate: mutatePayload(func(m map[string]any) { m["tlsTunnel"] = true })}, dev)
+	if want := "Device " + dev.Config().UUID + " deactivation failed. The device enforces TLS"; !strings.HasPrefix(res.Status, want) {
+		t.Fatalf("%q", res.Status)
+	}
+	if dev.Snapshot().Mode != amtsim.ModeCCM {
+		t.Fatal("device changed")
+	}
+}

@@ -42,7 +42,14 @@ type Config struct {
 	RequestTimeout time.Duration // per WSMAN request relayed through the agent; default 12 s (RPS's delay_timer)
 	Attempts       int           // attempts for idempotent WSMAN reads; default 3
 	ReadyTimeout   time.Duration // how long to poll for AMT to answer as admin after activation; default 60 s
-	Now            func() time.Time
+	// SettleDelay is waited once after activation before the first request as admin. Default 0: the box polls
+	// instead (RPS always sleeps 12 s); set it if a firmware drops LMS connections while it settles, which rpc-go
+	// treats as fatal.
+	SettleDelay time.Duration
+	Now         func() time.Time
+	// OnRecord, when set, receives every finished session's record (after the inventory has it): the daemon's
+	// metrics count from it. It runs on the session's goroutine, so it must be quick and must not block.
+	OnRecord func(inventory.Record)
 }
 
 func (c Config) withDefaults() Config {
@@ -97,18 +104,34 @@ func (p *Provisioner) Serve(ctx context.Context, s *agent.Session) {
 			FirmwareVer: req.Payload.Ver, AgentVersion: req.AppVersion,
 			ModeBefore: req.Payload.CurrentMode, ModeAfter: req.Payload.CurrentMode, Started: p.cfg.Now(),
 		}}
+	r.remember(req.Payload.Password, req.Method.Password, req.Method.TaskArg)
 	var out outcome
-	switch req.Verb {
-	case agent.VerbActivate:
+	switch {
+	case req.Payload.TLSEnforced || req.Payload.TLSTunnel:
+		// rpc-go would relay our plain HTTP to AMT's TLS port: fail now with the reason, not later with a timeout.
+		out = refuse("Device %s %s failed. The device enforces TLS on its local AMT ports (AMT 19 or later) or the agent asked for the TLS tunnel; "+
+			"this box does not support the TLS-tunnel protocol yet, so it did not touch the device.", r.uuid, verbNoun(req.Verb))
+	case req.Verb == agent.VerbActivate:
 		out = r.activate()
-	case agent.VerbDeactivate:
+	case req.Verb == agent.VerbDeactivate:
 		out = r.deactivate()
-	case agent.VerbMaintenance:
+	case req.Verb == agent.VerbMaintenance:
 		out = r.maintain()
 	default:
 		out = refuse("Device %s Not a supported method received from AMT device", r.uuid)
 	}
 	r.finish(out)
+}
+
+func verbNoun(verb string) string {
+	switch verb {
+	case agent.VerbActivate:
+		return "activation"
+	case agent.VerbDeactivate:
+		return "deactivation"
+	default:
+		return "maintenance"
+	}
 }
 
 // outcome is how a flow ends: plain text for validation refusals (as RPS), else a JSON status object.
@@ -127,6 +150,14 @@ func failed(st agent.Status) outcome { return outcome{status: st} }
 func succeeded(st agent.Status) outcome { return outcome{ok: true, status: st} }
 
 func (r *run) finish(out outcome) {
+	out.plain = r.redact(out.plain)
+	out.status.Status = r.redact(out.status.Status)
+	out.status.Network = r.redact(out.status.Network)
+	if c := out.status.Components; c != nil {
+		for _, comp := range []*agent.Component{&c.Activation, &c.WiredNetwork, &c.WirelessNetwork, &c.TLS, &c.CIRAProxy, &c.CIRAConnection} {
+			comp.Details = r.redact(comp.Details)
+		}
+	}
 	rec := r.rec
 	rec.Ended = r.p.cfg.Now()
 	rec.Success = out.ok
@@ -139,6 +170,9 @@ func (r *run) finish(out outcome) {
 	// agent saw the result finds it.
 	if r.p.inv != nil {
 		r.p.inv.Add(rec)
+	}
+	if r.p.cfg.OnRecord != nil {
+		r.p.cfg.OnRecord(rec)
 	}
 	var err error
 	switch {

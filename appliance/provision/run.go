@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,11 +47,14 @@ type run struct {
 	// settings is AMT_GeneralSettings as read at the start of the flow; configuration reuses it rather than asking
 	// again (activation does not change it).
 	settings *general.GeneralSettingsResponse
+
+	secrets []string // passwords this run handles; see redact
 }
 
 // connect makes the session's WSMAN client with the given digest credentials.
 func (r *run) connect(user, password string) {
 	r.user = user
+	r.remember(password)
 	c := wsman.NewClient(r.s, r.uuid, wsman.Credentials{Username: user, Password: password}, wsman.Options{
 		RequestTimeout: r.p.cfg.RequestTimeout,
 		Attempts:       r.p.cfg.Attempts,
@@ -101,7 +105,7 @@ func (r *run) step(name string, fn func() (string, error)) error {
 	st := inventory.Step{Name: name, Result: inventory.StepOK, Detail: detail, Duration: time.Since(start)}
 	if err != nil {
 		st.Result = inventory.StepFailed
-		st.Detail = err.Error()
+		st.Detail = r.redact(err.Error())
 	}
 	r.rec.Steps = append(r.rec.Steps, st)
 	return err
@@ -165,6 +169,13 @@ func (r *run) recheckMode(newPassword string) int {
 // moment before it serves the new account (RPS sleeps a fixed 12 s instead).
 func (r *run) waitReady() error {
 	return r.step("wait for AMT as admin", func() (string, error) {
+		if d := r.p.cfg.SettleDelay; d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.ctx.Done():
+				return "", r.ctx.Err()
+			}
+		}
 		deadline := time.Now().Add(r.p.cfg.ReadyTimeout)
 		backoff := 100 * time.Millisecond
 		tries := 0
@@ -174,7 +185,8 @@ func (r *run) waitReady() error {
 			if err == nil {
 				return fmt.Sprintf("answered after %d attempt(s)", tries), nil
 			}
-			if errors.Is(err, wsman.ErrUnauthorized) || r.ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
+			// A 401 is retried too: right after activation the firmware may not serve the new account yet.
+			if r.ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
 				return "", r.wsmanError("reach AMT with the new admin password", err)
 			}
 			select {
@@ -203,25 +215,60 @@ func (r *run) wsmanError(what string, err error) error {
 	}
 }
 
-// transportFailed reports whether a go-wsman-messages method call failed before a reply was parsed (as opposed
-// to a reply with a non-zero ReturnValue, which the library also turns into an error).
-func transportFailed(xmlOutput string, err error) bool {
-	return err != nil && xmlOutput == ""
-}
-
-// custodyPending writes the credentials the box is about to send, durably, before the send.
+// custodyPending writes the credentials the box is about to send, durably, before the send. A set that does not
+// change the MEBx password carries the stored one forward, so it never drifts out of custody into old history.
 func (r *run) custodyPending(amtPassword, mebxPassword string) error {
 	return r.step("store new passwords (before sending)", func() (string, error) {
 		ctx, cancel := custodyCtx(r.ctx)
 		defer cancel()
+		if mebxPassword == "" {
+			dev, err := r.p.store.Device(ctx, r.uuid)
+			switch {
+			case err == nil:
+				mebxPassword = dev.MEBxPassword()
+			case !errors.Is(err, secrets.ErrNotFound):
+				return "", fmt.Errorf("the box could not read the device's stored passwords, so it did not send a new one: %w", err)
+			}
+		}
 		now := r.p.cfg.Now()
 		err := r.p.store.PutDevice(ctx, r.uuid, secrets.Credentials{AMTPassword: amtPassword, MEBxPassword: mebxPassword,
 			State: secrets.Pending, Created: now, Updated: now})
 		if err != nil {
 			return "", fmt.Errorf("the box could not store the device's new password, so it did not send it: %w", err)
 		}
+		r.remember(amtPassword, mebxPassword)
 		return "pending", nil
 	})
+}
+
+// confirmOperatorPassword records that AMT accepted the operator's password: if it is the device's current,
+// still pending set (a reply was lost earlier), the set is now known to be on the device.
+func (r *run) confirmOperatorPassword() {
+	ctx, cancel := custodyCtx(r.ctx)
+	defer cancel()
+	dev, err := r.p.store.Device(ctx, r.uuid)
+	if err != nil || dev.Current.State != secrets.Pending || dev.Current.AMTPassword != r.req.Password() {
+		return
+	}
+	r.custodyMark(secrets.Confirmed)
+}
+
+// remember notes secrets this run handles, so that no device-reported text echoing one reaches a record or the
+// agent (a relay can put anything into a fault reason).
+func (r *run) remember(secrets ...string) {
+	for _, s := range secrets {
+		if len(s) >= 4 && !slices.Contains(r.secrets, s) {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+}
+
+// redact replaces every remembered secret in s.
+func (r *run) redact(s string) string {
+	for _, secret := range r.secrets {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	return s
 }
 
 // custodyMark records the device's answer about the credentials sent last.

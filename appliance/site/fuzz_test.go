@@ -1,7 +1,6 @@
 package site
 
 import (
-	"errors"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -22,9 +21,11 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data, "/base")
 		if err != nil {
-			var ke *KeyError
-			if !errors.As(err, &ke) {
-				t.Fatalf("error is not a *KeyError: %T %v", err, err)
+			// Every error, not just one of those joined, must locate itself by key.
+			for _, e := range leafErrors(err) {
+				if _, ok := e.(*KeyError); !ok {
+					t.Fatalf("error is not a *KeyError: %T %v", e, e)
+				}
 			}
 			return
 		}
@@ -54,4 +55,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed the file:\n%+v\n%+v\n%s", file, again, out)
 		}
 	})
+}
+
+// leafErrors flattens errors.Join trees.
+func leafErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
