@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/amtedge/amtedge/appliance/domains"
@@ -109,3 +110,28 @@ func storeSiteSecrets(ctx context.Context, store secrets.Store, list []siteSecre
 	}
 	return nil
 }
+
+// siteCatalog is the catalog the flows read, swappable on reload: a session that already looked a profile up
+// keeps what it got, new lookups see the new site. It is the provision.Catalog the provisioner holds.
+type siteCatalog struct {
+	mu  sync.RWMutex
+	cur *catalog
+}
+
+func newSiteCatalog(c *catalog) *siteCatalog { return &siteCatalog{cur: c} }
+
+func (s *siteCatalog) current() *catalog {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cur
+}
+
+func (s *siteCatalog) swap(c *catalog) {
+	s.mu.Lock()
+	s.cur = c
+	s.mu.Unlock()
+}
+
+func (s *siteCatalog) Profile(name string) (profiles.Profile, bool) { return s.current().Profile(name) }
+func (s *siteCatalog) ProfileNames() []string                       { return s.current().ProfileNames() }
+func (s *siteCatalog) Domains() []provision.DomainRef               { return s.current().Domains() }

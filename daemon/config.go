@@ -28,6 +28,9 @@ type Config struct {
 	WSMAN   WSMANConfig   `yaml:"wsman"`
 	Custody CustodyConfig `yaml:"custody"`
 	Log     LogConfig     `yaml:"log"`
+	Metrics MetricsConfig `yaml:"metrics"`
+	// ShutdownTimeout bounds how long a stopping box waits for running sessions to finish.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 
 	dir string // the config file's directory
 }
@@ -69,6 +72,14 @@ type CustodyConfig struct {
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // text or json
+	// Output is where records go: "journal" (journald's native protocol with structured fields), "stderr" (text
+	// or json per Format), or "auto": the journal when running under systemd, stderr otherwise.
+	Output string `yaml:"output"`
+}
+
+// MetricsConfig sets the periodic metrics record.
+type MetricsConfig struct {
+	Interval time.Duration `yaml:"interval"` // between two metrics records
 }
 
 //go:embed default.yaml
@@ -163,6 +174,15 @@ func (c *Config) fillDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Log.Output == "" {
+		c.Log.Output = "auto"
+	}
+	if c.Metrics.Interval == 0 {
+		c.Metrics.Interval = time.Minute
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
 }
 
 func (c *Config) validate() error {
@@ -211,6 +231,18 @@ func (c *Config) validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	switch c.Log.Output {
+	case "auto", "journal", "stderr":
+	default:
+		bad("log.output", "must be auto, journal or stderr, not %q", c.Log.Output)
+	}
+	// Below a second the record would flood the journal; metrics are for trends, not tracing.
+	if c.Metrics.Interval < time.Second {
+		bad("metrics.interval", "must be at least 1s, not %s", c.Metrics.Interval)
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("shutdownTimeout", "must be positive")
 	}
 	return errors.Join(errs...)
 }

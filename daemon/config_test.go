@@ -12,7 +12,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.StateDir != "/var/lib/amtedge" || cfg.Agent.Listen != ":8080" || cfg.WSMAN.RequestTimeout != 12*time.Second ||
-		cfg.WSMAN.Attempts != 3 || cfg.Agent.MaxSessions != 20000 || cfg.Log.Format != "text" {
+		cfg.WSMAN.Attempts != 3 || cfg.Agent.MaxSessions != 20000 || cfg.Log.Format != "text" ||
+		cfg.Log.Output != "auto" || cfg.Metrics.Interval != time.Minute || cfg.ShutdownTimeout != 30*time.Second {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	if got := cfg.path("site.yaml"); got != "/etc/amtedge/site.yaml" {
@@ -44,6 +45,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"demo: {enabled: true}\ncustody: {seal: software}\nagent: {tlsCertFile: a.pem}", "agent.tlsCertFile: tlsCertFile and tlsKeyFile go together"},
 		{"demo: {enabled: true}\ncustody: {seal: software}\nlog: {level: loud}", `log.level: must be debug, info, warn or error, not "loud"`},
 		{"demo: {enabled: true}\ncustody: {seal: software}\nagnet: {}", "parse: line 3: field agnet not found"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nlog: {output: syslog}", `log.output: must be auto, journal or stderr, not "syslog"`},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nmetrics: {interval: 10ms}", "metrics.interval: must be at least 1s, not 10ms"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nshutdownTimeout: -2s", "shutdownTimeout: must be positive"},
 		{"demo: {enabled: true}\ncustody: {seal: software}\nagent: {sessionTimeout: soon}", "parse: line 3: cannot unmarshal"},
 	} {
 		_, err := parseConfig([]byte(tc.yaml), ".")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +13,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/amtedge/amtedge/appliance/agent"
+	"github.com/amtedge/amtedge/appliance/events"
 	"github.com/amtedge/amtedge/appliance/inventory"
 	"github.com/amtedge/amtedge/appliance/provision"
 	"github.com/amtedge/amtedge/appliance/site"
@@ -33,35 +36,54 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	box, err := startBox(ctx, cfg, newLogger(cfg.Log, stderr))
+	level := new(slog.LevelVar)
+	log, err := newLogger(cfg.Log, stderr, level)
 	if err != nil {
 		return err
 	}
+	// Signals are taken before the box starts: a SIGHUP during start must not kill the process (its default
+	// action), and a SIGTERM then is handled as soon as the box runs.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	// A stop request during start (a TPM or a store that hangs) cancels the start; the same signal is also queued
+	// in sigs, so a box that did come up stops right away.
+	startCtx, startDone := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	box, err := startBox(startCtx, cfg, log)
+	startDone()
+	if err != nil {
+		return err
+	}
+	box.level = level
 	box.printBanner(stdout)
-	<-ctx.Done()
-	return box.shutdown(30 * time.Second)
+	return box.run(*configPath, sigs, newNotifier(log))
 }
 
 // box is one running appliance: its store, its listeners and the flows behind them.
 type box struct {
-	cfg       *Config
+	cfg       *Config // the effective configuration; replaced on reload (only by the lifecycle loop)
 	log       *slog.Logger
+	level     *slog.LevelVar // the logger's level, when reloadable; nil in tests that pass their own logger
 	store     *cache.Store
-	catalog   *catalog
+	catalog   *siteCatalog
 	inventory *inventory.Inventory
+	stats     *stats
 	agents    *agent.Server
 	http      *http.Server
 	listener  net.Listener
+	activated bool // the listener came from systemd (socket activation)
+	cert      atomic.Pointer[tls.Certificate]
 	certFile  string
 	demoRoot  string
+	started   time.Time
 	served    chan error
+	// extraHealthCheck, when set, runs inside the watchdog's health check (tests wedge the box with it).
+	extraHealthCheck func()
 }
 
 // startBox wires and starts the appliance. On error everything started so far is stopped again.
 func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err error) {
-	b := &box{cfg: cfg, log: log, served: make(chan error, 1)}
+	b := &box{cfg: cfg, log: log, stats: newStats(), started: time.Now(), served: make(chan error, 1)}
 	stateDir := cfg.path(cfg.StateDir)
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("stateDir: %w", err)
@@ -69,7 +91,7 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 
 	sealer := seal.NewSoftwareIn(stateDir)
 	log.Warn("the store's data-encryption key is sealed in software (custody.seal: software): anyone who can read "+
-		sealer.Path()+" can read every stored password; use a TPM in production", "event", "seal_software")
+		sealer.Path()+" can read every stored password; use a TPM in production", "event", events.SealSoftware)
 	dek, created, err := seal.LoadOrCreate(ctx, sealer)
 	if err != nil {
 		return nil, fmt.Errorf("unseal the store key: %w", err)
@@ -88,60 +110,50 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 		}
 	}()
 
-	sitePath := cfg.path(cfg.Site)
-	if cfg.Demo.Enabled {
-		if sitePath, err = ensureDemoSite(stateDir, cfg.Demo.Suffix); err != nil {
-			return nil, err
-		}
-		b.demoRoot = filepath.Join(stateDir, "demo", "root.sha256")
-	}
-	siteFile, err := site.Load(sitePath)
+	cat, siteSecrets, err := b.loadSite(cfg, cfg.Custody.Standalone)
 	if err != nil {
-		return nil, fmt.Errorf("site file %s: %w", sitePath, err)
-	}
-	cat, siteSecrets, err := checkSite(siteFile, cfg.Custody.Standalone, time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("site file %s: %w", sitePath, err)
+		return nil, err
 	}
 	if err := storeSiteSecrets(ctx, b.store, siteSecrets); err != nil {
 		return nil, err
 	}
-	b.catalog = cat
+	b.catalog = newSiteCatalog(cat)
 	if cfg.Custody.Standalone {
 		log.Warn("standalone custody: no central Vault holds a copy of the passwords this box generates; back up "+stateDir,
-			"event", "custody_standalone")
+			"event", events.CustodyStandalone)
 	}
 
-	tlsConfig, certFile, err := agentTLS(cfg)
+	cert, certFile, err := agentCert(cfg)
 	if err != nil {
 		return nil, err
 	}
+	b.cert.Store(cert)
 	b.certFile = certFile
 	b.inventory = inventory.New(0)
 	flows := provision.New(provision.Config{RequestTimeout: cfg.WSMAN.RequestTimeout, Attempts: cfg.WSMAN.Attempts,
-		ReadyTimeout: cfg.WSMAN.ReadyTimeout}, b.catalog, b.store, b.inventory, log)
+		ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, b.store, b.inventory, log)
 	b.agents = agent.NewServer(agent.Config{AppVersion: version, FirstMessageTimeout: cfg.Agent.FirstMessageTimeout,
-		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, Logger: log}, flows)
+		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, Logger: agentLogger(log)},
+		announceStart(flows, log))
 
-	b.listener, err = net.Listen("tcp", cfg.Agent.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("agent.listen: %w", err)
+	if b.listener, b.activated, err = agentListener(cfg, log); err != nil {
+		return nil, err
 	}
 	b.http = &http.Server{
 		Handler:           b.agents,
-		TLSConfig:         tlsConfig,
+		TLSConfig:         agentTLS(&b.cert),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go func() { b.served <- b.http.ServeTLS(b.listener, "", "") }()
-	log.Info("amtedge is serving agents", "event", "started", "listen", b.listener.Addr().String(), "version", version,
-		"profiles", strings.Join(b.catalog.ProfileNames(), ","), "domains", len(b.catalog.domains))
+	log.Info("amtedge is serving agents", "event", events.Started, "listen", b.listener.Addr().String(), "version", version,
+		"profiles", strings.Join(cat.ProfileNames(), ","), "domains", len(cat.domains), "socket_activated", b.activated)
 	return b, nil
 }
 
 // shutdown stops accepting agents, lets running sessions finish (bounded), and closes the store.
 func (b *box) shutdown(grace time.Duration) error {
-	b.log.Info("stopping: no new sessions; waiting for running ones", "event", "stopping", "sessions", len(b.agents.Sessions()))
+	b.log.Info("stopping: no new sessions; waiting for running ones", "event", events.Stopping, "sessions", len(b.agents.Sessions()))
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	_ = b.http.Shutdown(ctx)
@@ -157,16 +169,17 @@ func (b *box) printBanner(w io.Writer) {
 	url := agentURL(b.listener.Addr())
 	fmt.Fprintf(w, "amtedge %s is serving agents at %s\n", version, url)
 	fmt.Fprintf(w, "  TLS certificate: %s\n", b.certFile)
-	fmt.Fprintf(w, "  profiles: %s\n", strings.Join(b.catalog.ProfileNames(), ", "))
-	for _, d := range b.catalog.domains {
-		fmt.Fprintf(w, "  domain %s: DNS suffix %s, certificate expires %s\n", d.Name, d.Suffix, b.catalog.expiry[d.Name].Format("2006-01-02"))
+	cat := b.catalog.current()
+	fmt.Fprintf(w, "  profiles: %s\n", strings.Join(cat.ProfileNames(), ", "))
+	for _, d := range cat.domains {
+		fmt.Fprintf(w, "  domain %s: DNS suffix %s, certificate expires %s\n", d.Name, d.Suffix, cat.expiry[d.Name].Format("2006-01-02"))
 	}
 	fmt.Fprintf(w, "On a PC with Intel AMT, as root:\n")
 	skip := ""
 	if b.cfg.Agent.TLSCertFile == "" {
 		skip = " -n" // self-signed certificate: rpc-go must skip its verification
 	}
-	for _, name := range b.catalog.ProfileNames() {
+	for _, name := range cat.ProfileNames() {
 		fmt.Fprintf(w, "  rpc activate -u %s --profile %s%s\n", url, name, skip)
 	}
 	if b.demoRoot != "" {
@@ -184,16 +197,6 @@ func agentURL(addr net.Addr) string {
 		}
 	}
 	return "wss://" + net.JoinHostPort(host, port) + "/activate"
-}
-
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func configCheckCommand(args []string, stdout, stderr io.Writer) error {

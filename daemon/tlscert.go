@@ -15,12 +15,20 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
-// agentTLS returns the agent listener's TLS config: TLS 1.2 minimum (rpc-go's Go client prefers 1.3), with the
-// configured certificate, or a self-signed one generated on first start in stateDir/tls.
-func agentTLS(cfg *Config) (*tls.Config, string, error) {
+// agentTLS returns the agent listener's TLS config: TLS 1.2 minimum (rpc-go's Go client prefers 1.3). The
+// certificate is read per handshake from cert, so a reload swaps it without touching the listener.
+func agentTLS(cert *atomic.Pointer[tls.Certificate]) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return cert.Load(), nil
+	}}
+}
+
+// agentCert loads the configured certificate, or a self-signed one generated on first start in stateDir/tls.
+func agentCert(cfg *Config) (*tls.Certificate, string, error) {
 	certFile, keyFile := cfg.path(cfg.Agent.TLSCertFile), cfg.path(cfg.Agent.TLSKeyFile)
 	if certFile == "" {
 		dir := filepath.Join(cfg.path(cfg.StateDir), "tls")
@@ -33,7 +41,7 @@ func agentTLS(cfg *Config) (*tls.Config, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("agent.tlsCertFile/tlsKeyFile: %w", err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, certFile, nil
+	return &cert, certFile, nil
 }
 
 func ensureSelfSigned(dir, certFile, keyFile string) error {

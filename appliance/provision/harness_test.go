@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,6 +108,7 @@ func no() *bool  { b := false; return &b }
 // harness is a box on a real TLS socket: agent server + flows + an in-memory Store.
 type harness struct {
 	t       testing.TB
+	seenMu  sync.Mutex
 	seen    []string // every password that went through the test so far, for the leak checks
 	url     string
 	tls     *tls.Config
@@ -186,7 +188,9 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 
 // secretsUsed lists every password the box holds or was given in this test, to check none reached a log line.
 func (h *harness) secretsUsed() []string {
+	h.seenMu.Lock()
 	out := append([]string{pfxPass, staticAMT, staticMEBx}, h.seen...)
+	h.seenMu.Unlock()
 	ctx := context.Background()
 	uuids, _ := h.store.ListDevices(ctx)
 	for _, u := range uuids {
@@ -205,6 +209,17 @@ func (h *harness) secretsUsed() []string {
 	return out
 }
 
+// note adds passwords to those the leak checks look for.
+func (h *harness) note(pw ...string) {
+	h.seenMu.Lock()
+	defer h.seenMu.Unlock()
+	for _, p := range pw {
+		if !slices.Contains(h.seen, p) {
+			h.seen = append(h.seen, p)
+		}
+	}
+}
+
 // device makes a simulated device that trusts the given domains' roots and got suffix from DHCP.
 func (h *harness) device(cfg amtsim.DeviceConfig, trust ...string) *amtsim.Device {
 	h.t.Helper()
@@ -218,7 +233,7 @@ func (h *harness) device(cfg amtsim.DeviceConfig, trust ...string) *amtsim.Devic
 	dc := d.Config()
 	for _, p := range []string{dc.LSAPassword, dc.AdminPassword, dc.MEBxPassword} {
 		if len(p) >= 6 { // the factory MEBx "admin" is a word that legitimately appears in texts
-			h.seen = append(h.seen, p)
+			h.note(p)
 		}
 	}
 	return d
@@ -235,11 +250,11 @@ func (h *harness) run(cfg amtsim.AgentConfig, dev *amtsim.Device) amtsim.Result 
 		cfg.Timeout = 30 * time.Second
 	}
 	if len(cfg.Password) >= 6 {
-		h.seen = append(h.seen, cfg.Password)
+		h.note(cfg.Password)
 	}
 	res := amtsim.RunAgent(context.Background(), cfg, dev)
 	used := h.secretsUsed()
-	h.seen = used // passwords deleted from the store later still count
+	h.note(used...) // passwords deleted from the store later still count
 	for _, text := range append([]string{res.Message}, res.Progress...) {
 		for _, secret := range used {
 			if strings.Contains(text, secret) {

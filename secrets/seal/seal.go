@@ -1,9 +1,9 @@
 // Package seal provides the data-encryption key (DEK) that encrypts the box's local secret store.
 //
 // A Sealer creates the DEK once and hands it back at every start; how it protects the key at rest is the mode:
-// Software keeps it in a file only the service user can read (for boxes without a TPM and for tests); a TPM
-// mode, added later, seals it to the box's TPM 2.0. The daemon unseals once at start and keeps the key in
-// memory; nothing here is meant to be called per request.
+// Software keeps it in a file only the service user can read (for boxes without a TPM and for tests); TPM seals
+// it to the box's TPM 2.0, so the state directory alone (a copied disk, a backup) does not give the key away.
+// The daemon unseals once at start and keeps the key in memory; nothing here is meant to be called per request.
 //
 // This package must never log, print or put the key, or any part of it, into an error text, and must never
 // replace an existing key: a state file encrypted under a lost key is lost.

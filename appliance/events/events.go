@@ -1,0 +1,164 @@
+// Package events is the catalog of the box's operator-facing events: each has a stable journald MESSAGE_ID, a
+// priority, a one-line summary and an explanation of what happened and what to do. Code that emits an event logs
+// through log/slog with the attribute `event=<Name>`; the daemon's journald writer looks the name up here to set
+// MESSAGE_ID, and the catalog file rendered by Catalog lets `journalctl -x` explain each record.
+//
+// It must never change a MESSAGE_ID once released (central operators filter on them), and it never imports the
+// journal: domain code stays free of systemd.
+package events
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Syslog priorities, as journald's PRIORITY field takes them.
+const (
+	PriErr     = 3
+	PriWarning = 4
+	PriNotice  = 5
+	PriInfo    = 6
+)
+
+// Event is one kind of operator-facing record.
+type Event struct {
+	Name        string // the slog `event` attribute value
+	ID          string // MESSAGE_ID: 128 bits, lower-case hex, no dashes; never changes
+	Priority    int    // the usual syslog priority of the record (a record's own level wins)
+	Summary     string // one line: the catalog's Subject
+	Explanation string // what happened and what to do
+}
+
+// Names of the events (the slog `event` attribute values).
+const (
+	ActivationStarted     = "activation_started"
+	ActivationSucceeded   = "activation_succeeded"
+	ActivationFailed      = "activation_failed"
+	DeactivationSucceeded = "deactivation_succeeded"
+	DeactivationFailed    = "deactivation_failed"
+	MaintenanceSucceeded  = "maintenance_succeeded"
+	MaintenanceFailed     = "maintenance_failed"
+	AgentRefused          = "agent_refused"
+	Started               = "started"
+	Stopping              = "stopping"
+	Reloaded              = "reloaded"
+	ReloadFailed          = "reload_failed"
+	SealSoftware          = "seal_software"
+	CustodyStandalone     = "custody_standalone"
+	Metrics               = "metrics"
+	CertificateExpiring   = "certificate_expiring"
+	CertificateExpired    = "certificate_expired"
+	WatchdogUnhealthy     = "watchdog_unhealthy"
+)
+
+// list is the catalog. It is only read: All and Lookup hand out copies.
+var list = []Event{
+	{ActivationStarted, "56597e6a62244d718f0ebbce14168252", PriInfo,
+		"AMT activation of a device started",
+		"An agent (rpc-go) connected and asked the box to activate the device named in DEVICE_UUID with profile\n" +
+			"PROFILE. A record activation_succeeded or activation_failed follows for the same device."},
+	{ActivationSucceeded, "371f0ba2fe7f46e383995177264a82cc", PriInfo,
+		"AMT device activated",
+		"The device in DEVICE_UUID is now in the control mode in MODE_AFTER (1 client control, 2 admin control),\n" +
+			"activated with profile PROFILE (and, for admin control mode, the provisioning certificate of DOMAIN).\n" +
+			"Its new AMT and MEBx passwords are in the box's sealed store. Nothing to do."},
+	{ActivationFailed, "88000969192646539e6ab2a53b5467c3", PriWarning,
+		"AMT activation of a device failed",
+		"The box could not activate the device in DEVICE_UUID with profile PROFILE. STEP names the step that\n" +
+			"failed and STATUS carries the text the technician saw on the PC (what the device reported and what the\n" +
+			"box expected). Common causes: the device's DNS suffix (DHCP option 15 or the MEBx PKI suffix) is not\n" +
+			"covered by the domain's provisioning certificate, the device does not trust the certificate's root, or\n" +
+			"the agent lost its connection. Fix the cause named in STATUS and run the rpc activate command again;\n" +
+			"a password written before a failed step is kept in the store."},
+	{DeactivationSucceeded, "efadd8a19f03462d840e2c031164f555", PriInfo,
+		"AMT device deactivated",
+		"The device in DEVICE_UUID was returned to pre-provisioning mode. Nothing to do."},
+	{DeactivationFailed, "588ea14986e94129a91d4d0db4f6d91e", PriWarning,
+		"AMT deactivation of a device failed",
+		"The box could not deactivate the device in DEVICE_UUID; STEP and STATUS say why. Check the AMT password\n" +
+			"given to rpc deactivate, or use -f on a device whose stored password is lost, and retry."},
+	{MaintenanceSucceeded, "73a4340839284bfd903c58fc713173b0", PriInfo,
+		"AMT maintenance task done",
+		"The maintenance task in TASK ran on the device in DEVICE_UUID. Nothing to do."},
+	{MaintenanceFailed, "e8a9abaee60d42e39e66395270857ec3", PriWarning,
+		"AMT maintenance task failed",
+		"The maintenance task in TASK failed on the device in DEVICE_UUID; STEP and STATUS say why. Check the\n" +
+			"AMT password given to rpc maintenance and that the device is activated, then retry."},
+	{AgentRefused, "88be4b057d3149b1a4e0f862750c4b9e", PriNotice,
+		"Agent request refused before any AMT exchange",
+		"An agent's first message was refused before the box talked to the device: a malformed request, an\n" +
+			"unknown command, a second session for a device that already has one, or the box is busy or stopping.\n" +
+			"REASON is the text sent to the agent. Correct the rpc command line or wait and retry."},
+	{Started, "a328b24025304cd0994feb144b0c24ef", PriInfo,
+		"amtedge started",
+		"The box opened its sealed store, loaded its site file and accepts agents on LISTEN. PROFILES and DOMAINS\n" +
+			"list what it serves."},
+	{Stopping, "83f3a544d492455c92ad788401abdc6e", PriInfo,
+		"amtedge stopping",
+		"The box was asked to stop. It takes no new sessions and lets the SESSIONS running ones finish, up to\n" +
+			"shutdownTimeout; sessions still running then are cancelled, and passwords already written stay in the\n" +
+			"store."},
+	{Reloaded, "1eb757ba6f9c4e5e9413e0d744808e05", PriInfo,
+		"amtedge configuration reloaded",
+		"On SIGHUP (systemctl reload amtedge) the box re-read its configuration file, TLS certificate and site\n" +
+			"file and now uses them; running sessions were not interrupted. RESTART_NEEDED lists changed keys that\n" +
+			"take effect only after a restart."},
+	{ReloadFailed, "a20aa3cb86144b05ae9feb46b97a0491", PriErr,
+		"amtedge configuration reload refused",
+		"On SIGHUP the box found the new configuration file, TLS certificate or site file invalid (ERROR names\n" +
+			"the key or file and the problem) and kept running with the previous one. Fix the file, check it with\n" +
+			"'amtedge config check --config /etc/amtedge/amtedge.yaml', then run 'systemctl reload amtedge' again."},
+	{SealSoftware, "3f26428bc9f54b50b023975d745e0f70", PriWarning,
+		"Store key sealed in software",
+		"The data-encryption key of the box's store is kept in a 0600 file (custody.seal: software), not sealed\n" +
+			"by a TPM. Anyone who can read that file and the store can read every AMT and MEBx password. Use a TPM\n" +
+			"in production."},
+	{CustodyStandalone, "8eb0bc995c6447ba8261e09edb93c207", PriWarning,
+		"Standalone custody: the box holds the only copy of generated passwords",
+		"No central Vault is configured and custody.standalone is set, so the random AMT and MEBx passwords this\n" +
+			"box generates exist only in its store. Back up the state directory, or configure a Vault."},
+	{Metrics, "407955681fdf45e295905222bf54d873", PriInfo,
+		"amtedge metrics",
+		"A periodic record (metrics.interval) of the box's counters and gauges as fields: activations by mode\n" +
+			"and result, failures by step, live sessions, WS-Management exchanges, session durations, seal mode,\n" +
+			"days to the first certificate expiry and the Vault outbox. The README documents every field."},
+	{CertificateExpiring, "1ad8f6322b0f4415badf12c99342a6ef", PriWarning,
+		"Provisioning certificate expires soon",
+		"The provisioning certificate of DOMAIN expires on EXPIRES, in DAYS_LEFT days (warnings at 60, 30, 7 and\n" +
+			"1 days). After that, admin control mode activations for that domain fail. Buy or issue a new AMT\n" +
+			"provisioning certificate, put it into the site file and run 'systemctl reload amtedge'."},
+	{CertificateExpired, "9b7b169ae4f14082a2027c3d862c610f", PriErr,
+		"Provisioning certificate expired",
+		"The provisioning certificate of DOMAIN expired on EXPIRES. Admin control mode activations for that\n" +
+			"domain fail until a valid certificate is in the site file and the box is reloaded."},
+	{WatchdogUnhealthy, "eaaeccdd8a4f45be98d98d44a0719d39", PriErr,
+		"amtedge serving loops unhealthy; watchdog pings withheld",
+		"A health check of the box's serving loops failed (ERROR says which): the agent listener no longer completes a\n" +
+			"TLS handshake or the session table stayed locked. The box stops sending watchdog pings, so systemd\n" +
+			"restarts it after WatchdogSec. If this repeats, report it with the journal of the box."},
+}
+
+// All returns the catalog, in a stable order.
+func All() []Event { return append([]Event(nil), list...) }
+
+// Lookup finds an event by name.
+func Lookup(name string) (Event, bool) {
+	for _, e := range list {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// Catalog renders the systemd catalog file (systemd's catalog format: one `-- MESSAGE_ID` block per event),
+// installed as /usr/lib/systemd/catalog/amtedge.catalog.
+func Catalog() string {
+	var b strings.Builder
+	b.WriteString("#  amtedge journal catalog: generated by appliance/events (do not edit; run the events tests with -update).\n")
+	for _, e := range list {
+		fmt.Fprintf(&b, "\n-- %s\nSubject: %s\nDefined-By: amtedge\nSupport: https://github.com/amtedge/amtedge/issues\n\n%s\n",
+			e.ID, e.Summary, e.Explanation)
+	}
+	return b.String()
+}
