@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/amtedge/amtedge/secrets/seal"
 )
 
 // Config is the box's configuration file: loaded, defaults filled, validated; every error names its key.
@@ -60,12 +62,36 @@ type WSMANConfig struct {
 
 // CustodyConfig says where secrets are kept.
 type CustodyConfig struct {
-	// Seal protects the store's data-encryption key: "tpm" (not available in this version yet) or "software"
-	// (a 0600 key file in stateDir; loudly reported).
+	// Seal protects the store's data-encryption key: "tpm" (sealed by the box's TPM 2.0) or "software" (a 0600
+	// key file in stateDir; loudly reported).
 	Seal string `yaml:"seal"`
 	// Standalone accepts that, without a central Vault, the box holds the only copy of the random passwords it
 	// generates. Profiles with random passwords are refused unless this is set.
-	Standalone bool `yaml:"standalone"`
+	Standalone bool          `yaml:"standalone"`
+	TPM        TPMSealConfig `yaml:"tpm"`
+}
+
+// TPMSealConfig tunes the TPM seal (custody.seal: tpm).
+type TPMSealConfig struct {
+	Device    string `yaml:"device"`    // default /dev/tpmrm0 (the kernel's resource manager)
+	SRKHandle uint32 `yaml:"srkHandle"` // persistent handle of the storage root key, default 0x81000001
+	// PCRs bind the key to the boot state. Default none: PCR-bound secrets stop unsealing after a firmware
+	// update, and the box then starts degraded until `amtedge store recover`.
+	PCRs []int `yaml:"pcrs"`
+}
+
+// sealer returns the configured way of keeping the store's key.
+func (c *Config) sealer() seal.Sealer {
+	stateDir := c.path(c.StateDir)
+	if c.Custody.Seal == "software" {
+		return seal.NewSoftwareIn(stateDir)
+	}
+	return seal.NewTPM(c.tpmConfig())
+}
+
+func (c *Config) tpmConfig() seal.TPMConfig {
+	return seal.TPMConfig{Device: c.Custody.TPM.Device, SRKHandle: c.Custody.TPM.SRKHandle, PCRs: c.Custody.TPM.PCRs,
+		BlobPath: seal.TPMBlobPath(c.path(c.StateDir))}
 }
 
 // LogConfig sets the log output.
@@ -188,6 +214,10 @@ func (c *Config) fillDefaults() {
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
+		if format == "" { // key already says it all
+			errs = append(errs, errors.New(key))
+			return
+		}
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	if c.Site == "" && !c.Demo.Enabled {
@@ -218,7 +248,9 @@ func (c *Config) validate() error {
 	switch c.Custody.Seal {
 	case "software":
 	case "tpm":
-		bad("custody.seal", "the TPM seal is not available in this version yet; use \"software\" (the key then sits in a 0600 file in stateDir)")
+		if err := c.tpmConfig().Validate(); err != nil {
+			bad("custody.tpm."+err.Error(), "")
+		}
 	default:
 		bad("custody.seal", "must be \"tpm\" or \"software\", not %q", c.Custody.Seal)
 	}

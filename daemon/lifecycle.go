@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -204,6 +205,9 @@ func (b *box) applyReload(configPath string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if b.store == nil {
+		siteSecrets = nil // degraded: nothing can be stored until the store is recovered
+	}
 	if err := storeSiteSecrets(ctx, b.store, siteSecrets); err != nil {
 		return err
 	}
@@ -238,7 +242,7 @@ func restartKeys(old, new *Config) []string {
 		"agent.sessionTimeout":      old.Agent.SessionTimeout != new.Agent.SessionTimeout,
 		"agent.maxSessions":         old.Agent.MaxSessions != new.Agent.MaxSessions,
 		"wsman":                     old.WSMAN != new.WSMAN,
-		"custody":                   old.Custody != new.Custody,
+		"custody":                   !reflect.DeepEqual(old.Custody, new.Custody),
 		"log.format":                old.Log.Format != new.Log.Format,
 		"log.output":                old.Log.Output != new.Log.Output,
 	} {

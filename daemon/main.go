@@ -28,6 +28,9 @@ Usage:
   amtedge simulate --url URL --profile NAME [flags]
                                        run simulated rpc-go agents and AMT devices against a box
   amtedge config check [--config FILE] validate a configuration file and its site file
+  amtedge store check [--config FILE]  verify the sealed store (stop the service first)
+  amtedge store recover [--config FILE]
+                                       new key and store when the old key cannot be unsealed
   amtedge version                      print the version
 
 Run "amtedge <command> -h" for a command's flags.
@@ -44,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serveCommand(args[1:], stdout, stderr)
 	case "simulate":
 		err = simulateCommand(args[1:], stdout, stderr)
+	case "store":
+		err = storeCommand(args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprint(stderr, "usage: amtedge config check [--config FILE]\n")

@@ -123,8 +123,12 @@ func (s *stats) snapshot() []any {
 // statusLine is the one-line STATUS= the box keeps current for `systemctl status`.
 func (b *box) statusLine(now time.Time) string {
 	ok, failed := b.stats.today(now)
+	sealState := b.cfg.Custody.Seal
+	if b.degraded != "" {
+		sealState += " DEGRADED (run amtedge store recover)"
+	}
 	return fmt.Sprintf("sessions: %d live; activations today: %d ok, %d failed; seal: %s; Vault: not configured",
-		len(b.agents.Sessions()), ok, failed, b.cfg.Custody.Seal)
+		len(b.agents.Sessions()), ok, failed, sealState)
 }
 
 // logMetrics writes the periodic metrics record.
@@ -145,7 +149,9 @@ func (b *box) logMetrics(ctx context.Context, now time.Time) {
 		attrs = append(attrs, "cert_days_left_min", int64(math.Floor(first.Sub(now).Hours()/24)),
 			"cert_first_expiry_domain", firstDomain)
 	}
-	if out, err := b.store.Outbox(ctx); err != nil {
+	if b.store == nil {
+		attrs = append(attrs, "outbox_err", "degraded: the sealed store is not open")
+	} else if out, err := b.store.Outbox(ctx); err != nil {
 		attrs = append(attrs, "outbox_err", err.Error())
 	} else {
 		var age int64

@@ -64,7 +64,8 @@ type box struct {
 	cfg       *Config // the effective configuration; replaced on reload (only by the lifecycle loop)
 	log       *slog.Logger
 	level     *slog.LevelVar // the logger's level, when reloadable; nil in tests that pass their own logger
-	store     *cache.Store
+	store     *cache.Store   // nil when degraded
+	degraded  string         // why the sealed store could not be opened; "" when it is open
 	catalog   *siteCatalog
 	inventory *inventory.Inventory
 	stats     *stats
@@ -89,23 +90,11 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 		return nil, fmt.Errorf("stateDir: %w", err)
 	}
 
-	sealer := seal.NewSoftwareIn(stateDir)
-	log.Warn("the store's data-encryption key is sealed in software (custody.seal: software): anyone who can read "+
-		sealer.Path()+" can read every stored password; use a TPM in production", "event", events.SealSoftware)
-	dek, created, err := seal.LoadOrCreate(ctx, sealer)
-	if err != nil {
-		return nil, fmt.Errorf("unseal the store key: %w", err)
-	}
-	if created {
-		log.Info("created a new data-encryption key", "path", sealer.Path())
-	}
-	b.store, err = cache.Open(filepath.Join(stateDir, "amtedge.db"), dek)
-	clear(dek)
-	if err != nil {
-		return nil, fmt.Errorf("open the sealed store: %w", err)
+	if err := b.openStore(ctx, stateDir); err != nil {
+		return nil, err
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && b.store != nil {
 			b.store.Close()
 		}
 	}()
@@ -114,8 +103,10 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 	if err != nil {
 		return nil, err
 	}
-	if err := storeSiteSecrets(ctx, b.store, siteSecrets); err != nil {
-		return nil, err
+	if b.store != nil {
+		if err := storeSiteSecrets(ctx, b.store, siteSecrets); err != nil {
+			return nil, err
+		}
 	}
 	b.catalog = newSiteCatalog(cat)
 	if cfg.Custody.Standalone {
@@ -130,11 +121,16 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 	b.cert.Store(cert)
 	b.certFile = certFile
 	b.inventory = inventory.New(0)
-	flows := provision.New(provision.Config{RequestTimeout: cfg.WSMAN.RequestTimeout, Attempts: cfg.WSMAN.Attempts,
-		ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, b.store, b.inventory, log)
+	var handler agent.Handler
+	if b.degraded != "" {
+		handler = b.refuseDegraded()
+	} else {
+		flows := provision.New(provision.Config{RequestTimeout: cfg.WSMAN.RequestTimeout, Attempts: cfg.WSMAN.Attempts,
+			ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, b.store, b.inventory, log)
+		handler = announceStart(flows, log)
+	}
 	b.agents = agent.NewServer(agent.Config{AppVersion: version, FirstMessageTimeout: cfg.Agent.FirstMessageTimeout,
-		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, Logger: agentLogger(log)},
-		announceStart(flows, log))
+		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, Logger: agentLogger(log)}, handler)
 
 	if b.listener, b.activated, err = agentListener(cfg, log); err != nil {
 		return nil, err
@@ -161,8 +157,53 @@ func (b *box) shutdown(grace time.Duration) error {
 	if err := <-b.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		b.log.Error("agent listener failed", "err", err)
 	}
+	if b.store == nil {
+		return drainErr
+	}
 	return errors.Join(drainErr, b.store.Close())
 }
+
+// openStore unseals the store's key and opens the sealed store. When the key exists but cannot be unsealed
+// (TPM cleared or replaced, PCRs changed, key file damaged) the box starts degraded instead of failing in a
+// restart loop: it says why to every agent and in its status until `amtedge store recover`.
+func (b *box) openStore(ctx context.Context, stateDir string) error {
+	cfg, log := b.cfg, b.log
+	sealer := cfg.sealer()
+	if cfg.Custody.Seal == "software" {
+		log.Warn("the store's data-encryption key is sealed in software (custody.seal: software): anyone who can read "+
+			seal.NewSoftwareIn(stateDir).Path()+" can read every stored password; use a TPM in production", "event", events.SealSoftware)
+	}
+	dek, created, err := seal.LoadOrCreate(ctx, sealer)
+	if errors.Is(err, seal.ErrUnsealRefused) {
+		b.degraded = err.Error()
+		log.Error("the sealed store cannot be unsealed: the box provisions nothing until `amtedge store recover`",
+			"event", events.SealDegraded, "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("unseal the store key (custody.seal: %s): %w", cfg.Custody.Seal, err)
+	}
+	if created {
+		log.Info("created a new data-encryption key", "seal", cfg.Custody.Seal)
+	}
+	b.store, err = cache.Open(storePath(stateDir), dek)
+	clear(dek)
+	if err != nil {
+		return fmt.Errorf("open the sealed store: %w", err)
+	}
+	return nil
+}
+
+// refuseDegraded answers every agent of a degraded box with the reason: nothing can be provisioned without the
+// store's key, and a technician at the PC should learn why at once.
+func (b *box) refuseDegraded() agent.Handler {
+	return agent.HandlerFunc(func(_ context.Context, s *agent.Session) {
+		_ = s.Refuse(fmt.Sprintf("Device %s: this box cannot provision right now: its sealed store is unavailable (%s). "+
+			"The box's operator must run `amtedge store recover` on the box.", s.Request().Payload.UUID, b.degraded))
+	})
+}
+
+func storePath(stateDir string) string { return filepath.Join(stateDir, "amtedge.db") }
 
 // printBanner tells the technician where agents connect and what to type on a PC.
 func (b *box) printBanner(w io.Writer) {

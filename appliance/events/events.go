@@ -44,6 +44,7 @@ const (
 	Reloaded              = "reloaded"
 	ReloadFailed          = "reload_failed"
 	SealSoftware          = "seal_software"
+	SealDegraded          = "seal_degraded"
 	CustodyStandalone     = "custody_standalone"
 	Metrics               = "metrics"
 	CertificateExpiring   = "certificate_expiring"
@@ -108,6 +109,13 @@ var list = []Event{
 		"On SIGHUP the box found the new configuration file, TLS certificate or site file invalid (ERROR names\n" +
 			"the key or file and the problem) and kept running with the previous one. Fix the file, check it with\n" +
 			"'amtedge config check --config /etc/amtedge/amtedge.yaml', then run 'systemctl reload amtedge' again."},
+	{SealDegraded, "acf6018b6c15400fa417097122b1e5e2", PriErr,
+		"The sealed store cannot be unsealed: the box is degraded",
+		"The TPM refused to unseal the store's data-encryption key: the TPM was cleared or replaced, the sealed\n" +
+			"key file is damaged, or a PCR it is bound to changed (firmware update). The box answers every agent\n" +
+			"with this reason and provisions nothing until the store is recovered. Run `amtedge store recover`:\n" +
+			"it keeps the old store aside, makes a new key and a new store, and re-imports the site's secrets at the\n" +
+			"next start. Passwords of devices that reached only the old store are listed by the command."},
 	{SealSoftware, "3f26428bc9f54b50b023975d745e0f70", PriWarning,
 		"Store key sealed in software",
 		"The data-encryption key of the box's store is kept in a 0600 file (custody.seal: software), not sealed\n" +

@@ -2,12 +2,14 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/amtedge/amtedge/secrets"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // OutboxEntry is one write waiting to be sent to Vault. It names the record, not its value: the sync reads the
@@ -174,4 +176,26 @@ func keyLabel(bucket string, k []byte) string {
 		return fmt.Sprint(seqOf(k))
 	}
 	return fmt.Sprintf("%q", k)
+}
+
+// OutboxLength counts the writes queued for Vault in the state file at path without its key: the entries'
+// contents are sealed, but how many there are is not. `amtedge store recover` reports it for a store whose key
+// is lost, so the operator knows how many writes never reached Vault.
+func OutboxLength(path string) (int, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: DefaultLockTimeout, ReadOnly: true})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return 0, fmt.Errorf("open state file %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	defer db.Close()
+	n := 0
+	err = db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(bucketOutbox)); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	return n, err
 }

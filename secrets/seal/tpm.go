@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/google/go-tpm/tpm2/transport/linuxtpm"
+	"github.com/google/go-tpm/tpm2/transport/linuxudstpm"
 )
 
 const (
@@ -93,7 +94,7 @@ func (c TPMConfig) withDefaults() TPMConfig {
 func (c TPMConfig) Validate() error {
 	c = c.withDefaults()
 	if err := checkSRKHandle(c.SRKHandle); err != nil {
-		return fmt.Errorf("srk_handle: %w", err)
+		return fmt.Errorf("srkHandle: %w", err)
 	}
 	seen := make(map[int]bool, len(c.PCRs))
 	for _, p := range c.PCRs {
@@ -106,7 +107,7 @@ func (c TPMConfig) Validate() error {
 		seen[p] = true
 	}
 	if c.BlobPath == "" {
-		return errors.New("blob_path: empty (the default is " + DefaultTPMBlobFile + " in the state directory)")
+		return errors.New("blobPath: empty (the default is " + DefaultTPMBlobFile + " in the state directory)")
 	}
 	return nil
 }
@@ -403,7 +404,7 @@ func loadSRK(tpm transport.TPM, handle tpm2.TPMHandle, want []byte) (*srkKey, er
 		}
 		if !isStandardSRK(pub) {
 			return nil, fmt.Errorf("%w: handle 0x%08X holds another key (type 0x%04X); evict it "+
-				"(tpm2_evictcontrol -C o -c 0x%08X) if nothing needs it, or set custody.tpm.srk_handle to a free handle",
+				"(tpm2_evictcontrol -C o -c 0x%08X) if nothing needs it, or set custody.tpm.srkHandle to a free handle",
 				ErrSRKMismatch, uint32(handle), uint16(pub.Type), uint32(handle))
 		}
 		if want != nil && string(rp.Name.Buffer) != string(want) {
@@ -451,7 +452,7 @@ func loadSRK(tpm transport.TPM, handle tpm2.TPMHandle, want []byte) (*srkKey, er
 		rp, rerr := tpm2.ReadPublic{ObjectHandle: handle}.Execute(tpm)
 		if rerr != nil || string(rp.Name.Buffer) != string(cp.Name.Buffer) {
 			return nil, fmt.Errorf("%w: handle 0x%08X was taken by another key while the box created its SRK; "+
-				"set custody.tpm.srk_handle to a free handle", ErrSRKMismatch, uint32(handle))
+				"set custody.tpm.srkHandle to a free handle", ErrSRKMismatch, uint32(handle))
 		}
 	}
 	return &srkKey{handle: handle, name: cp.Name, public: *pub}, nil
@@ -491,6 +492,12 @@ func (t *TPM) open() (transport.TPMCloser, error) {
 		tpm, err = t.cfg.Open()
 		if err != nil {
 			return nil, fmt.Errorf("%w: open %s: %w", ErrNoTPM, where, err)
+		}
+	} else if fi, statErr := os.Stat(t.cfg.Device); statErr == nil && fi.Mode()&os.ModeSocket != 0 {
+		// A software TPM's unix socket (swtpm socket --server type=unixio): VMs without a TPM device, and tests.
+		tpm, err = linuxudstpm.Open(t.cfg.Device)
+		if err != nil {
+			return nil, openError(t.cfg.Device, err)
 		}
 	} else {
 		tpm, err = linuxtpm.Open(t.cfg.Device)

@@ -498,7 +498,7 @@ func TestTPMUnsealErrors(t *testing.T) {
 			},
 			is:       []error{ErrSRKMismatch},
 			isNot:    []error{ErrUnsealRefused, ErrNoKey},
-			contains: []string{"0x81000001", "custody.tpm.srk_handle"},
+			contains: []string{"0x81000001", "custody.tpm.srkHandle"},
 		},
 		{
 			name:   "file corrupt: one byte flipped",
@@ -658,12 +658,12 @@ func TestTPMCreateErrors(t *testing.T) {
 			cfg: func(sw *swtpm, dir string) TPMConfig {
 				return TPMConfig{SRKHandle: 0x80000001, BlobPath: TPMBlobPath(dir), Open: sw.open}
 			},
-			contains: []string{"srk_handle: 0x80000001 is not a persistent handle"},
+			contains: []string{"srkHandle: 0x80000001 is not a persistent handle"},
 		},
 		{
 			name:     "no blob path",
 			cfg:      func(sw *swtpm, dir string) TPMConfig { return TPMConfig{Open: sw.open} },
-			contains: []string{"blob_path: empty"},
+			contains: []string{"blobPath: empty"},
 		},
 	}
 	for _, tc := range tests {
@@ -821,8 +821,8 @@ func TestTPMConfigValidate(t *testing.T) {
 		{TPMConfig{BlobPath: "/x", PCRs: []int{0, 7, 23}, SRKHandle: 0x817FFFFF}, ""},
 		{TPMConfig{BlobPath: "/x", PCRs: []int{-1}}, "pcrs: PCR -1 is out of range"},
 		{TPMConfig{BlobPath: "/x", PCRs: []int{7, 7}}, "pcrs: PCR 7 is listed twice"},
-		{TPMConfig{BlobPath: "/x", SRKHandle: 0x81800000}, "srk_handle: 0x81800000"},
-		{TPMConfig{}, "blob_path: empty"},
+		{TPMConfig{BlobPath: "/x", SRKHandle: 0x81800000}, "srkHandle: 0x81800000"},
+		{TPMConfig{}, "blobPath: empty"},
 	}
 	for _, tc := range tests {
 		err := tc.cfg.Validate()
