@@ -31,6 +31,7 @@ type Config struct {
 	Custody CustodyConfig `yaml:"custody"`
 	Log     LogConfig     `yaml:"log"`
 	Metrics MetricsConfig `yaml:"metrics"`
+	Control ControlConfig `yaml:"control"`
 	// ShutdownTimeout bounds how long a stopping box waits for running sessions to finish.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 
@@ -101,6 +102,12 @@ type LogConfig struct {
 	// Output is where records go: "journal" (journald's native protocol with structured fields), "stderr" (text
 	// or json per Format), or "auto": the journal when running under systemd, stderr otherwise.
 	Output string `yaml:"output"`
+}
+
+// ControlConfig is the local control socket the CLI talks to.
+type ControlConfig struct {
+	// Socket overrides the socket's path (default: control.sock in $RUNTIME_DIRECTORY, else in stateDir).
+	Socket string `yaml:"socket"`
 }
 
 // MetricsConfig sets the periodic metrics record.
@@ -272,6 +279,12 @@ func (c *Config) validate() error {
 	// Below a second the record would flood the journal; metrics are for trends, not tracing.
 	if c.Metrics.Interval < time.Second {
 		bad("metrics.interval", "must be at least 1s, not %s", c.Metrics.Interval)
+	}
+	if c.Control.Socket != "" {
+		// sun_path holds 108 bytes with its terminating NUL.
+		if p := c.path(c.Control.Socket); len(p) > 107 || strings.HasSuffix(c.Control.Socket, "/") {
+			bad("control.socket", "%q is not a usable unix socket path (a file name, at most 107 bytes)", p)
+		}
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("shutdownTimeout", "must be positive")

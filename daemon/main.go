@@ -31,6 +31,13 @@ Usage:
   amtedge store check [--config FILE]  verify the sealed store (stop the service first)
   amtedge store recover [--config FILE]
                                        new key and store when the old key cannot be unsealed
+  amtedge status                       health of the running box and its live sessions
+  amtedge devices list [--search S]    devices, newest first, with their last result
+  amtedge devices show UUID            a device's records with the step timeline
+  amtedge profiles list                the box's profiles (no passwords)
+  amtedge domains list                 the box's domains and certificate expiry
+                                       (these five ask the running box over its control socket;
+                                       --socket PATH or --config FILE to find it, --json for raw JSON)
   amtedge version                      print the version
 
 Run "amtedge <command> -h" for a command's flags.
@@ -49,6 +56,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = simulateCommand(args[1:], stdout, stderr)
 	case "store":
 		err = storeCommand(args[1:], stdout, stderr)
+	case "status":
+		err = statusCommand(args[1:], stdout, stderr)
+	case "devices":
+		err = devicesCommand(args[1:], stdout, stderr)
+	case "profiles":
+		err = profilesCommand(args[1:], stdout, stderr)
+	case "domains":
+		err = domainsCommand(args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprint(stderr, "usage: amtedge config check [--config FILE]\n")

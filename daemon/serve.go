@@ -73,6 +73,7 @@ type box struct {
 	http      *http.Server
 	listener  net.Listener
 	activated bool // the listener came from systemd (socket activation)
+	control   *controlServer
 	cert      atomic.Pointer[tls.Certificate]
 	certFile  string
 	demoRoot  string
@@ -135,6 +136,10 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 	if b.listener, b.activated, err = agentListener(cfg, log); err != nil {
 		return nil, err
 	}
+	if err := b.startControl(); err != nil {
+		b.listener.Close()
+		return nil, err
+	}
 	b.http = &http.Server{
 		Handler:           b.agents,
 		TLSConfig:         agentTLS(&b.cert),
@@ -157,6 +162,7 @@ func (b *box) shutdown(grace time.Duration) error {
 	if err := <-b.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		b.log.Error("agent listener failed", "err", err)
 	}
+	b.stopControl(time.Second)
 	if b.store == nil {
 		return drainErr
 	}

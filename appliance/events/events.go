@@ -39,6 +39,7 @@ const (
 	MaintenanceSucceeded  = "maintenance_succeeded"
 	MaintenanceFailed     = "maintenance_failed"
 	AgentRefused          = "agent_refused"
+	ControlRefused        = "control_refused"
 	Started               = "started"
 	Stopping              = "stopping"
 	Reloaded              = "reloaded"
@@ -90,6 +91,12 @@ var list = []Event{
 		"An agent's first message was refused before the box talked to the device: a malformed request, an\n" +
 			"unknown command, a second session for a device that already has one, or the box is busy or stopping.\n" +
 			"REASON is the text sent to the agent. Correct the rpc command line or wait and retry."},
+	{ControlRefused, "6910158a49ad1e275051430b4ddfbc39", PriNotice,
+		"Local control socket connection refused",
+		"A local process connected to the box's control socket (the amtedge CLI) but its user is not allowed:\n" +
+			"only root, the service's own user and members of group amtedge may read the box's state. PEER_UID,\n" +
+			"PEER_GID and PEER_PID name the process. Run the command as root, or add the user to group amtedge\n" +
+			"(usermod -aG amtedge USER) and log in again."},
 	{Started, "a328b24025304cd0994feb144b0c24ef", PriInfo,
 		"amtedge started",
 		"The box opened its sealed store, loaded its site file and accepts agents on LISTEN. PROFILES and DOMAINS\n" +
