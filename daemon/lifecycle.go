@@ -245,6 +245,7 @@ func restartKeys(old, new *Config) []string {
 		"custody":                   !reflect.DeepEqual(old.Custody, new.Custody),
 		"log.format":                old.Log.Format != new.Log.Format,
 		"log.output":                old.Log.Output != new.Log.Output,
+		"control.socket":            old.Control != new.Control,
 	} {
 		if changed {
 			out = append(out, key)

@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(testMainEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	// Each test box puts its control socket in its own state directory, not in a runtime directory the
+	// environment may name (systemd sets RUNTIME_DIRECTORY for services).
+	os.Unsetenv("RUNTIME_DIRECTORY")
 	os.Exit(m.Run())
 }
 
