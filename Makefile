@@ -9,8 +9,11 @@ BIN       := bin/amtedge
 TOOLS_DIR ?= $(HOME)/.cache/amtedge/tools
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
+# nfpm builds the .deb and .rpm; v2.46+ needs modules the proxy here refuses. A tool, never a module dependency.
+NFPM_VERSION := v2.45.2
+NFPM := $(TOOLS_DIR)/nfpm-$(NFPM_VERSION)
 
-.PHONY: all build run demo test test-short deps fuzz bench fmt lint vet clean
+.PHONY: all build run demo test test-short deps fuzz bench fmt lint vet clean package
 
 all: build
 
@@ -26,7 +29,7 @@ demo: build
 	./scripts/demo.sh ./$(BIN)
 
 # Every test, with the race detector. Fuzz targets run their seed corpora here; `make fuzz` explores further.
-test: deps lint
+test: deps lint $(NFPM)
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # Debian packages the tests use (swtpm, journald, packaging tools, …), installed when missing.
@@ -60,5 +63,15 @@ $(STATICCHECK):
 	GOBIN=$(TOOLS_DIR)/tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(TOOLS_DIR)/tmp/staticcheck $@
 
+# dist/amtedge_<ver>_<arch>.deb and dist/amtedge-<ver>.<arch>.rpm, reproducible for a given commit, VERSION and
+# SOURCE_DATE_EPOCH (default: the last commit's time). PKG_VERSION overrides the package version derived from VERSION.
+package: $(NFPM)
+	NFPM=$(NFPM) VERSION=$(VERSION) GO=$(GO) ./packaging/build.sh dist
+
+$(NFPM):
+	mkdir -p $(TOOLS_DIR)
+	GOBIN=$(TOOLS_DIR)/tmp $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv $(TOOLS_DIR)/tmp/nfpm $@
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
