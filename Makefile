@@ -13,7 +13,7 @@ STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
 NFPM_VERSION := v2.45.2
 NFPM := $(TOOLS_DIR)/nfpm-$(NFPM_VERSION)
 
-.PHONY: all build run demo test test-short deps fuzz bench fmt lint vet clean package
+.PHONY: all build run demo test test-short deps vault fuzz bench fmt lint vet clean package
 
 all: build
 
@@ -29,8 +29,13 @@ demo: build
 	./scripts/demo.sh ./$(BIN)
 
 # Every test, with the race detector. Fuzz targets run their seed corpora here; `make fuzz` explores further.
-test: deps lint $(NFPM)
+test: deps vault lint $(NFPM)
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The Vault server the secrets/vault tests run for real, built once per machine from the Go module proxy into
+# ~/.cache/amtedge (about 16-25 minutes cold on 2 cores; a no-op afterwards).
+vault:
+	./scripts/ensure-vault.sh
 
 # Debian packages the tests use (swtpm, journald, packaging tools, …), installed when missing.
 deps:
