@@ -32,6 +32,7 @@ type Config struct {
 	Log     LogConfig     `yaml:"log"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Control ControlConfig `yaml:"control"`
+	Admin   AdminConfig   `yaml:"admin"`
 	// ShutdownTimeout bounds how long a stopping box waits for running sessions to finish.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 
@@ -109,6 +110,26 @@ type ControlConfig struct {
 	// Socket overrides the socket's path (default: control.sock in $RUNTIME_DIRECTORY, else in stateDir).
 	Socket string `yaml:"socket"`
 }
+
+// AdminConfig is the admin listener (HTTPS): Prometheus /metrics for now (daemon/admin.go).
+type AdminConfig struct {
+	// Listen is host:port; default ":8443", the empty string disables the listener. A pointer, so an explicit ""
+	// is told apart from an absent key; never nil after fillDefaults (use listen()).
+	Listen *string `yaml:"listen"`
+	// TLSCertFile/TLSKeyFile: empty serves the agent listener's certificate (and follows its reloads).
+	TLSCertFile string `yaml:"tlsCertFile"`
+	TLSKeyFile  string `yaml:"tlsKeyFile"`
+}
+
+// listen is admin.listen with its default filled in; "" means disabled.
+func (a AdminConfig) listen() string {
+	if a.Listen == nil {
+		return defaultAdminListen
+	}
+	return *a.Listen
+}
+
+const defaultAdminListen = ":8443"
 
 // MetricsConfig sets the periodic metrics record.
 type MetricsConfig struct {
@@ -213,6 +234,10 @@ func (c *Config) fillDefaults() {
 	if c.Metrics.Interval == 0 {
 		c.Metrics.Interval = time.Minute
 	}
+	if c.Admin.Listen == nil {
+		l := defaultAdminListen
+		c.Admin.Listen = &l
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
@@ -285,6 +310,14 @@ func (c *Config) validate() error {
 		if p := c.path(c.Control.Socket); len(p) > 107 || strings.HasSuffix(c.Control.Socket, "/") {
 			bad("control.socket", "%q is not a usable unix socket path (a file name, at most 107 bytes)", p)
 		}
+	}
+	if l := c.Admin.listen(); l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			bad("admin.listen", "%q is not host:port (%v); \"\" disables the admin listener", l, err)
+		}
+	}
+	if (c.Admin.TLSCertFile == "") != (c.Admin.TLSKeyFile == "") {
+		bad("admin.tlsCertFile", "tlsCertFile and tlsKeyFile go together")
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("shutdownTimeout", "must be positive")

@@ -133,7 +133,7 @@ func TestControlSocketRemovedAtShutdown(t *testing.T) {
 	sock := filepath.Join(dir, "ctl.sock")
 	t.Setenv("RUNTIME_DIRECTORY", "")
 	config := func(state string) *Config {
-		cfg, err := parseConfig([]byte("stateDir: "+state+"\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\n"+
+		cfg, err := parseConfig([]byte("stateDir: "+state+"\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: '127.0.0.1:0'}\n"+
 			"custody: {seal: software, standalone: true}\ncontrol: {socket: "+sock+"}\n"), dir)
 		if err != nil {
 			t.Fatal(err)

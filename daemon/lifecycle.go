@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -94,27 +95,33 @@ func announceStart(next agent.Handler, log *slog.Logger) agent.Handler {
 	})
 }
 
-// agentListener returns the listener systemd passed under the name "agent" (socket activation: the unit's
-// amtedge.socket with FileDescriptorName=agent), else binds agent.listen. Passed sockets the box has no use for
-// are closed and named in the log.
-func agentListener(cfg *Config, log *slog.Logger) (net.Listener, bool, error) {
+// passedListeners returns the sockets systemd passed (socket activation), by FileDescriptorName: the first one
+// of each name in use ("agent", "admin"). Passed sockets the box has no use for are closed and named in the log.
+// systemd's environment is read once (and cleared): call it once per process.
+func passedListeners(log *slog.Logger, use ...string) (map[string]net.Listener, error) {
 	named, err := activation.ListenersWithNames()
 	if err != nil {
-		return nil, false, fmt.Errorf("socket activation: %w", err)
+		return nil, fmt.Errorf("socket activation: %w", err)
 	}
-	var agentLn net.Listener
+	out := map[string]net.Listener{}
 	for name, ls := range named {
 		for _, l := range ls {
-			if name == "agent" && agentLn == nil {
-				agentLn = l
+			if _, taken := out[name]; !taken && slices.Contains(use, name) {
+				out[name] = l
 				continue
 			}
 			log.Warn("systemd passed a socket the box does not use; closing it", "name", name, "addr", l.Addr().String())
 			l.Close()
 		}
 	}
-	if agentLn != nil {
-		return agentLn, true, nil
+	return out, nil
+}
+
+// agentListener returns the listener systemd passed under the name "agent" (socket activation: the unit's
+// amtedge.socket with FileDescriptorName=agent), else binds agent.listen.
+func agentListener(cfg *Config, passed net.Listener) (net.Listener, bool, error) {
+	if passed != nil {
+		return passed, true, nil
 	}
 	l, err := net.Listen("tcp", cfg.Agent.Listen)
 	if err != nil {
@@ -203,6 +210,10 @@ func (b *box) applyReload(configPath string) error {
 	if err != nil {
 		return err
 	}
+	ownAdminCert, err := adminCert(cfg)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if b.store == nil {
@@ -214,10 +225,14 @@ func (b *box) applyReload(configPath string) error {
 	b.catalog.swap(cat)
 	b.cert.Store(cert)
 	b.certFile = certFile
+	if b.admin != nil {
+		b.admin.cert.Store(ownAdminCert) // nil: the admin listener follows the agent certificate
+	}
 	// Keys that need a restart keep their running values, so b.cfg says what the box actually does.
 	eff := *b.cfg
 	eff.Site, eff.dir = cfg.Site, cfg.dir
 	eff.Agent.TLSCertFile, eff.Agent.TLSKeyFile = cfg.Agent.TLSCertFile, cfg.Agent.TLSKeyFile
+	eff.Admin.TLSCertFile, eff.Admin.TLSKeyFile = cfg.Admin.TLSCertFile, cfg.Admin.TLSKeyFile
 	eff.Log.Level, eff.Metrics, eff.ShutdownTimeout = cfg.Log.Level, cfg.Metrics, cfg.ShutdownTimeout
 	b.cfg = &eff
 	if b.level != nil {
@@ -246,6 +261,7 @@ func restartKeys(old, new *Config) []string {
 		"log.format":                old.Log.Format != new.Log.Format,
 		"log.output":                old.Log.Output != new.Log.Output,
 		"control.socket":            old.Control != new.Control,
+		"admin.listen":              old.Admin.listen() != new.Admin.listen(),
 	} {
 		if changed {
 			out = append(out, key)

@@ -22,8 +22,9 @@ type stats struct {
 	results     map[string]int // "activate/acm/succeeded", "deactivate//failed", …
 	failedSteps map[string]int
 	exchanges   int
-	durations   []time.Duration // sessions finished since the last metrics record, bounded
-	day         string          // local date of the today counters
+	durations   []time.Duration   // sessions finished since the last metrics record, bounded
+	histogram   durationHistogram // all session durations since start, for Prometheus (admin.go)
+	day         string            // local date of the today counters
 	todayOK     int
 	todayFailed int
 	changed     chan struct{} // poked (never blocking) when a session finished: the STATUS line is refreshed
@@ -58,6 +59,7 @@ func (s *stats) record(rec inventory.Record, mode string, now time.Time) {
 	if len(s.durations) < maxDurations {
 		s.durations = append(s.durations, rec.Duration())
 	}
+	s.histogram.observe(rec.Duration())
 	if rec.Verb == agent.VerbActivate {
 		s.rollDay(now)
 		if rec.Success {
@@ -146,22 +148,31 @@ func (b *box) logMetrics(ctx context.Context, now time.Time) {
 		}
 	}
 	if firstDomain != "" {
-		attrs = append(attrs, "cert_days_left_min", int64(math.Floor(first.Sub(now).Hours()/24)),
+		attrs = append(attrs, "cert_days_left_min", certDaysLeft(first, now),
 			"cert_first_expiry_domain", firstDomain)
 	}
 	if b.store == nil {
 		attrs = append(attrs, "outbox_err", "degraded: the sealed store is not open")
-	} else if out, err := b.store.Outbox(ctx); err != nil {
+	} else if n, age, err := b.outbox(ctx, now); err != nil {
 		attrs = append(attrs, "outbox_err", err.Error())
 	} else {
-		var age int64
-		if len(out) > 0 {
-			age = int64(now.Sub(out[0].Time).Seconds())
-		}
-		attrs = append(attrs, "outbox_length", len(out), "outbox_oldest_age_s", age)
+		attrs = append(attrs, "outbox_length", n, "outbox_oldest_age_s", int64(age.Seconds()))
 	}
 	b.log.Info("metrics", attrs...)
 }
+
+// outbox is the outbox's length and the age of its oldest entry (0 when empty), for the record and /metrics.
+// The store must be open.
+func (b *box) outbox(ctx context.Context, now time.Time) (int, time.Duration, error) {
+	out, err := b.store.Outbox(ctx)
+	if err != nil || len(out) == 0 {
+		return 0, 0, err
+	}
+	return len(out), now.Sub(out[0].Time), nil
+}
+
+// certDaysLeft is whole days until exp (negative once expired), for the record and /metrics.
+func certDaysLeft(exp, now time.Time) int64 { return int64(math.Floor(exp.Sub(now).Hours() / 24)) }
 
 // expiryThresholds are the days-left marks that raise a certificate_expiring event, tightest last.
 var expiryThresholds = []int{60, 30, 7, 1}

@@ -102,6 +102,9 @@ func (s *testSite) config(t *testing.T, listen, extra string) string {
 	t.Helper()
 	path := filepath.Join(s.dir, "amtedge.yaml")
 	y := "stateDir: state\nsite: site.yaml\nagent: {listen: '" + listen + "'}\ncustody: {seal: software}\n" + extra
+	if !strings.Contains(extra, "admin:") {
+		y += "admin: {listen: '127.0.0.1:0'}\n" // not the default :8443: test boxes run side by side
+	}
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -74,6 +74,7 @@ type box struct {
 	listener  net.Listener
 	activated bool // the listener came from systemd (socket activation)
 	control   *controlServer
+	admin     *adminServer // nil when admin.listen is ""
 	cert      atomic.Pointer[tls.Certificate]
 	certFile  string
 	demoRoot  string
@@ -133,11 +134,22 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 	b.agents = agent.NewServer(agent.Config{AppVersion: version, FirstMessageTimeout: cfg.Agent.FirstMessageTimeout,
 		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, Logger: agentLogger(log)}, handler)
 
-	if b.listener, b.activated, err = agentListener(cfg, log); err != nil {
+	passed, err := passedListeners(log, "agent", "admin")
+	if err != nil {
+		return nil, err
+	}
+	if b.listener, b.activated, err = agentListener(cfg, passed["agent"]); err != nil {
+		closePassed(passed["admin"])
 		return nil, err
 	}
 	if err := b.startControl(); err != nil {
 		b.listener.Close()
+		closePassed(passed["admin"])
+		return nil, err
+	}
+	if err := b.startAdmin(passed["admin"]); err != nil {
+		b.listener.Close()
+		b.stopControl(time.Second)
 		return nil, err
 	}
 	b.http = &http.Server{
@@ -163,6 +175,7 @@ func (b *box) shutdown(grace time.Duration) error {
 		b.log.Error("agent listener failed", "err", err)
 	}
 	b.stopControl(time.Second)
+	b.stopAdmin(time.Second)
 	if b.store == nil {
 		return drainErr
 	}
@@ -216,6 +229,9 @@ func (b *box) printBanner(w io.Writer) {
 	url := agentURL(b.listener.Addr())
 	fmt.Fprintf(w, "amtedge %s is serving agents at %s\n", version, url)
 	fmt.Fprintf(w, "  TLS certificate: %s\n", b.certFile)
+	if b.admin != nil {
+		fmt.Fprintf(w, "  Prometheus metrics: %s\n", adminURL(b.admin.listener.Addr()))
+	}
 	cat := b.catalog.current()
 	fmt.Fprintf(w, "  profiles: %s\n", strings.Join(cat.ProfileNames(), ", "))
 	for _, d := range cat.domains {

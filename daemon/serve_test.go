@@ -17,7 +17,7 @@ func startTestBox(t *testing.T) (*box, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "amtedge.yaml")
-	cfgYAML := "stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\ncustody: {seal: software, standalone: true}\n"
+	cfgYAML := "stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: '127.0.0.1:0'}\ncustody: {seal: software, standalone: true}\n"
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestServeAndSimulate(t *testing.T) {
 
 func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := parseConfig([]byte("stateDir: "+dir+"\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\ncustody: {seal: software, standalone: true}\n"), dir)
+	cfg, err := parseConfig([]byte("stateDir: "+dir+"\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: '127.0.0.1:0'}\ncustody: {seal: software, standalone: true}\n"), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestRestartKeepsState(t *testing.T) {
 
 func TestRandomPasswordsNeedStandaloneConsent(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := parseConfig([]byte("stateDir: "+dir+"\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\ncustody: {seal: software}\n"), dir)
+	cfg, err := parseConfig([]byte("stateDir: "+dir+"\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: '127.0.0.1:0'}\ncustody: {seal: software}\n"), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestTPMSealDegradedAndRecover(t *testing.T) {
 	restartTPM(tpmState("tpm-a"))
 
 	cfgPath := filepath.Join(dir, "amtedge.yaml")
-	cfgYAML := "stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\n" +
+	cfgYAML := "stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: '127.0.0.1:0'}\n" +
 		"custody: {seal: tpm, standalone: true, tpm: {device: " + filepath.Join(dir, "tpm.sock") + "}}\n"
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
