@@ -111,7 +111,7 @@ func unitRoot(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	for _, u := range []string{"amtedge.service", "amtedge.socket"} {
+	for _, u := range []string{"amtedge.service", "amtedge.socket", "amtedge-admin.socket"} {
 		run(t, "", nil, "cp", filepath.Join(repoRoot(t), "systemd", u), sysdir)
 	}
 	return root
@@ -121,9 +121,9 @@ func TestUnitVerify(t *testing.T) {
 	analyze := needTool(t, "systemd-analyze", "systemd")
 	root := unitRoot(t)
 	// verify exits 0 on unknown keys and many other problems, so any output at all is a failure.
-	stdout, stderr, err := runErr("", nil, analyze, "verify", "--root="+root, "amtedge.service", "amtedge.socket")
+	stdout, stderr, err := runErr("", nil, analyze, "verify", "--root="+root, "amtedge.service", "amtedge.socket", "amtedge-admin.socket")
 	if err != nil || stdout != "" || stderr != "" {
-		t.Fatalf("systemd-analyze verify amtedge.service amtedge.socket: err=%v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		t.Fatalf("systemd-analyze verify amtedge.service amtedge.socket amtedge-admin.socket: err=%v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 	}
 
 	// The harness itself: a unit with a misspelt key must produce output, or the check above proves nothing.
@@ -342,7 +342,7 @@ func TestDebContents(t *testing.T) {
 	}
 	list, _ := run(t, "", nil, "dpkg-deb", "--contents", p.deb1)
 	for _, want := range []string{"./usr/bin/amtedge", "./usr/lib/systemd/system/amtedge.service", "./usr/lib/systemd/system/amtedge.socket",
-		"./usr/lib/sysusers.d/amtedge.conf", "./usr/lib/tmpfiles.d/amtedge.conf", "./usr/lib/systemd/catalog/amtedge.catalog",
+		"./usr/lib/systemd/system/amtedge-admin.socket", "./usr/lib/sysusers.d/amtedge.conf", "./usr/lib/tmpfiles.d/amtedge.conf", "./usr/lib/systemd/catalog/amtedge.catalog",
 		"./etc/amtedge/amtedge.yaml", "./usr/share/doc/amtedge/copyright", "./usr/share/doc/amtedge/changelog.gz",
 		"./usr/share/doc/amtedge/examples/site.yaml", "./usr/share/doc/amtedge/examples/vault-policy.hcl",
 		"./usr/share/man/man8/amtedge.8.gz", "./usr/share/lintian/overrides/amtedge"} {
