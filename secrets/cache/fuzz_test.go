@@ -32,7 +32,7 @@ func fuzzKey(bucket string) []byte {
 	return []byte("k")
 }
 
-var fuzzBuckets = []string{bucketDomains, bucketProfiles, bucketDevices, bucketOutbox, bucketMeta}
+var fuzzBuckets = []string{bucketDomains, bucketProfiles, bucketDevices, bucketOutbox, bucketMeta, bucketVault}
 
 // newFuzzRecord returns an empty record of a bucket's kind, for the round-trip check.
 func newFuzzRecord(bucket string) record {
@@ -45,6 +45,8 @@ func newFuzzRecord(bucket string) record {
 		return new(deviceRecord)
 	case bucketOutbox:
 		return new(outboxRecord)
+	case bucketVault:
+		return new(vaultRecord)
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ const (
 )
 
 // dataBuckets are the buckets of records, in the order Check reports them.
-var dataBuckets = [...]string{bucketDomains, bucketProfiles, bucketDevices, bucketOutbox}
+var dataBuckets = [...]string{bucketDomains, bucketProfiles, bucketDevices, bucketOutbox, bucketVault}
 
 // codec seals and opens records. It holds the expanded AES key only, never the DEK bytes the caller passed.
 type codec struct {
@@ -145,6 +145,8 @@ func (c *codec) checkRecord(bucket string, key, sealed []byte) error {
 			return fmt.Errorf("%w: outbox key is %d bytes, want 8", ErrCorrupt, len(key))
 		}
 		return c.open(bucket, key, sealed, new(outboxRecord))
+	case bucketVault:
+		return c.open(bucket, key, sealed, new(vaultRecord))
 	case bucketMeta:
 		switch string(key) {
 		case metaSchema:

@@ -1,7 +1,7 @@
 // Package vault is the box's client for its site's central HashiCorp Vault: it logs in (AppRole or a token),
 // keeps its token alive, and reads and writes the site's secrets in RPS's KV v2 layout under a configurable mount
 // and site prefix (certs/<domain>, profiles/<profile>, devices/<uuid>), so a box can be pointed at an existing
-// Open AMT Vault. The sync (secrets/cache's outbox → Vault, Vault → cache; not written yet) builds on it.
+// Open AMT Vault. The sync (secrets/cache's outbox → Vault, Vault → cache; secrets/vaultsync) builds on it.
 //
 // It must never: log a secret or put one in an error text (errors name the operation and the path, which hold
 // only names and UUIDs); take anything from the process environment (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE,
