@@ -291,5 +291,10 @@ func (c *boxCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, exp := range b.catalog.current().expiry {
 		gauge(c.expiry, float64(certDaysLeft(exp, now)), name)
 	}
-	gauge(c.vaultReachable, 0) // no Vault wiring yet: "not configured" (the record's vault=not_configured)
+	_, reachable, _ := b.vaultState()
+	v := 0.0
+	if reachable {
+		v = 1
+	}
+	gauge(c.vaultReachable, v)
 }

@@ -33,6 +33,7 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	Control ControlConfig `yaml:"control"`
 	Admin   AdminConfig   `yaml:"admin"`
+	Vault   VaultConfig   `yaml:"vault"`
 	// ShutdownTimeout bounds how long a stopping box waits for running sessions to finish.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 
@@ -277,6 +278,14 @@ func (c *Config) validate() error {
 	if c.WSMAN.Attempts < 1 || c.WSMAN.Attempts > 10 {
 		bad("wsman.attempts", "must be 1 to 10, not %d", c.WSMAN.Attempts)
 	}
+	if c.Vault.configured() {
+		if err := c.vaultClientConfig().Validate(); err != nil {
+			bad(err.Error(), "") // the client's checks name their vault.* key
+		}
+		if c.Vault.PullInterval < 0 {
+			bad("vault.pullInterval", "must be positive")
+		}
+	}
 	switch c.Custody.Seal {
 	case "software":
 	case "tpm":
@@ -332,3 +341,7 @@ func (c *Config) path(p string) string {
 	}
 	return filepath.Join(c.dir, p)
 }
+
+// acceptsRandomPasswords: random per-device passwords need a copy outside the box (Vault), or the operator's
+// explicit acceptance that the box holds the only one (custody.standalone).
+func (c *Config) acceptsRandomPasswords() bool { return c.Custody.Standalone || c.Vault.configured() }

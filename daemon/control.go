@@ -147,7 +147,8 @@ type boxView struct {
 
 func (v *boxView) Status(ctx context.Context) web.Status {
 	b := v.b
-	st := web.Status{Seal: web.Seal{Mode: v.sealMode, State: "ok"}, Vault: web.Vault{State: "not configured"},
+	vaultWord, _, vaultDetail := b.vaultState()
+	st := web.Status{Seal: web.Seal{Mode: v.sealMode, State: "ok"}, Vault: web.Vault{State: vaultWord, Detail: vaultDetail},
 		Listen: v.listen, Version: version, Started: b.started}
 	if b.degraded != "" {
 		st.Seal.State, st.Seal.Reason = "degraded", b.degraded+" (run amtedge store recover)"

@@ -202,7 +202,7 @@ func (b *box) applyReload(configPath string) error {
 	}
 	restart := restartKeys(b.cfg, cfg)
 	// Custody decisions belong to the running store: the site is checked under the standalone setting in force.
-	cat, siteSecrets, err := b.loadSite(cfg, b.cfg.Custody.Standalone)
+	cat, siteSecrets, err := b.loadSite(cfg, b.cfg.acceptsRandomPasswords())
 	if err != nil {
 		return err
 	}

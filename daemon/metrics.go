@@ -129,8 +129,9 @@ func (b *box) statusLine(now time.Time) string {
 	if b.degraded != "" {
 		sealState += " DEGRADED (run amtedge store recover)"
 	}
-	return fmt.Sprintf("sessions: %d live; activations today: %d ok, %d failed; seal: %s; Vault: not configured",
-		len(b.agents.Sessions()), ok, failed, sealState)
+	vaultWord, _, _ := b.vaultState()
+	return fmt.Sprintf("sessions: %d live; activations today: %d ok, %d failed; seal: %s; Vault: %s",
+		len(b.agents.Sessions()), ok, failed, sealState, vaultWord)
 }
 
 // logMetrics writes the periodic metrics record.
@@ -138,7 +139,7 @@ func (b *box) logMetrics(ctx context.Context, now time.Time) {
 	attrs := []any{"event", events.Metrics}
 	attrs = append(attrs, b.stats.snapshot()...)
 	attrs = append(attrs, "sessions_live", len(b.agents.Sessions()), "seal_mode", b.cfg.Custody.Seal,
-		"vault", "not_configured", "uptime_s", int64(now.Sub(b.started).Seconds()),
+		"vault", strings.ReplaceAll(vaultWordOnly(b), " ", "_"), "uptime_s", int64(now.Sub(b.started).Seconds()),
 		"interval_s", int64(b.cfg.Metrics.Interval.Seconds()))
 	cat := b.catalog.current()
 	first, firstDomain := time.Time{}, ""
@@ -212,4 +213,9 @@ func checkExpiry(log *slog.Logger, cat *catalog, warned map[string]int, now time
 			"event", events.CertificateExpiring, "domain", name, "days_left", days, "threshold_days", threshold,
 			"expires", exp.UTC().Format(time.RFC3339))
 	}
+}
+
+func vaultWordOnly(b *box) string {
+	w, _, _ := b.vaultState()
+	return w
 }

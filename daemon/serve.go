@@ -22,8 +22,10 @@ import (
 	"github.com/amtedge/amtedge/appliance/inventory"
 	"github.com/amtedge/amtedge/appliance/provision"
 	"github.com/amtedge/amtedge/appliance/site"
+	"github.com/amtedge/amtedge/secrets"
 	"github.com/amtedge/amtedge/secrets/cache"
 	"github.com/amtedge/amtedge/secrets/seal"
+	"github.com/amtedge/amtedge/secrets/vaultsync"
 )
 
 func serveCommand(args []string, stdout, stderr io.Writer) error {
@@ -63,9 +65,12 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 type box struct {
 	cfg       *Config // the effective configuration; replaced on reload (only by the lifecycle loop)
 	log       *slog.Logger
-	level     *slog.LevelVar // the logger's level, when reloadable; nil in tests that pass their own logger
-	store     *cache.Store   // nil when degraded
-	degraded  string         // why the sealed store could not be opened; "" when it is open
+	level     *slog.LevelVar    // the logger's level, when reloadable; nil in tests that pass their own logger
+	store     *cache.Store      // nil when degraded
+	degraded  string            // why the sealed store could not be opened; "" when it is open
+	syncer    *vaultsync.Syncer // nil without Vault (or degraded)
+	stopSync  context.CancelFunc
+	syncDone  chan struct{}
 	catalog   *siteCatalog
 	inventory *inventory.Inventory
 	stats     *stats
@@ -101,7 +106,7 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 		}
 	}()
 
-	cat, siteSecrets, err := b.loadSite(cfg, cfg.Custody.Standalone)
+	cat, siteSecrets, err := b.loadSite(cfg, cfg.acceptsRandomPasswords())
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +116,7 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 		}
 	}
 	b.catalog = newSiteCatalog(cat)
-	if cfg.Custody.Standalone {
+	if cfg.Custody.Standalone && !cfg.Vault.configured() {
 		log.Warn("standalone custody: no central Vault holds a copy of the passwords this box generates; back up "+stateDir,
 			"event", events.CustodyStandalone)
 	}
@@ -127,8 +132,20 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 	if b.degraded != "" {
 		handler = b.refuseDegraded()
 	} else {
+		if err := b.startVault(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				b.stopVault()
+			}
+		}()
+		var store secrets.Store = b.store
+		if b.syncer != nil {
+			store = notifyingStore{Store: b.store, notify: b.syncer.Notify}
+		}
 		flows := provision.New(provision.Config{RequestTimeout: cfg.WSMAN.RequestTimeout, Attempts: cfg.WSMAN.Attempts,
-			ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, b.store, b.inventory, log)
+			ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, store, b.inventory, log)
 		handler = announceStart(flows, log)
 	}
 	b.agents = agent.NewServer(agent.Config{AppVersion: version, FirstMessageTimeout: cfg.Agent.FirstMessageTimeout,
@@ -176,6 +193,7 @@ func (b *box) shutdown(grace time.Duration) error {
 	}
 	b.stopControl(time.Second)
 	b.stopAdmin(time.Second)
+	b.stopVault()
 	if b.store == nil {
 		return drainErr
 	}
@@ -277,7 +295,7 @@ func configCheckCommand(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("site file %s: %w", cfg.path(cfg.Site), err)
 		}
-		if _, _, err := checkSite(f, cfg.Custody.Standalone, time.Now()); err != nil {
+		if _, _, err := checkSite(f, cfg.acceptsRandomPasswords(), time.Now()); err != nil {
 			return fmt.Errorf("site file %s: %w", cfg.path(cfg.Site), err)
 		}
 	}

@@ -51,10 +51,30 @@ const (
 	CertificateExpiring   = "certificate_expiring"
 	CertificateExpired    = "certificate_expired"
 	WatchdogUnhealthy     = "watchdog_unhealthy"
+	VaultUnreachable      = "vault_unreachable"
+	VaultRestored         = "vault_restored"
+	OutboxBacklog         = "outbox_backlog"
+	OutboxBacklogCleared  = "outbox_backlog_cleared"
+	VaultPushConflict     = "vault_push_conflict"
 )
 
 // list is the catalog. It is only read: All and Lookup hand out copies.
 var list = []Event{
+	{VaultUnreachable, "82734aea08aa48deb046ad6bf8cc1669", PriWarning,
+		"Vault unreachable: the box works from its sealed cache",
+		"A push to or a pull from the site's central Vault failed: Vault did not answer, or refused the box's token\n(CAUSE says which). The box keeps provisioning from its sealed cache; every password it writes is on\nits own disk and queued in the outbox until Vault takes it. Check the network path to Vault, its TLS\ncertificate and the box's AppRole or token. A vault_restored record follows when Vault answers again."},
+	{VaultRestored, "9cacdcb9c8e648ae83b9b5535f5547ae", PriInfo,
+		"Vault reachable again: the outbox drains",
+		"The first push or pull that succeeded after vault_unreachable. Queued writes are being sent to Vault now."},
+	{OutboxBacklog, "1ac6652ffa6c4c29b0c4403c9b8aca97", PriWarning,
+		"Writes are waiting for Vault",
+		"The outbox holds more writes, or an older one, than the backlog limits (ENTRIES, OLDEST_AGE): the passwords\nare safe on the box's disk, but Vault does not have them yet. Restore the box's access to Vault."},
+	{OutboxBacklogCleared, "b6754d73f40340dfb12a023b66a0efcc", PriInfo,
+		"The outbox backlog is cleared",
+		"The outbox is back under its limits."},
+	{VaultPushConflict, "dc55a1b6f76b45269030ac6e74973006", PriWarning,
+		"Vault held a device password written elsewhere",
+		"Vault's record of DEVICE_UUID changed since the box last saw it, and holds a password the box never had.\nThe box kept that password in the device's history and wrote its own, newer one; Vault keeps the older\nversion too. Find out who else writes this site's device passwords."},
 	{ActivationStarted, "56597e6a62244d718f0ebbce14168252", PriInfo,
 		"AMT activation of a device started",
 		"An agent (rpc-go) connected and asked the box to activate the device named in DEVICE_UUID with profile\n" +

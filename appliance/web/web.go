@@ -47,7 +47,8 @@ type Seal struct {
 
 // Vault is the central Vault's state.
 type Vault struct {
-	State string `json:"state"` // "not configured" until the box has a Vault client
+	State  string `json:"state"`            // not configured, reachable, unreachable, unavailable
+	Detail string `json:"detail,omitempty"` // the last error (names and paths only), or why the data may be stale
 }
 
 // Outbox is what the box still has to write to Vault.

@@ -45,7 +45,7 @@ func (c *Client) Login(ctx context.Context) error {
 }
 
 func (c *Client) loginAppRole(ctx context.Context) (*api.Secret, error) {
-	roleID, err := readSecretFile("vault.auth.role_id_file", c.cfg.Auth.RoleIDFile)
+	roleID, err := readSecretFile("vault.auth.roleIdFile", c.cfg.Auth.RoleIDFile)
 	if err != nil {
 		return nil, fmt.Errorf("vault login approle: %w", err)
 	}
@@ -77,7 +77,7 @@ func (c *Client) loginAppRole(ctx context.Context) (*api.Secret, error) {
 // appRoleSecretID returns the secret_id: from its file, or unwrapped from the wrapping token in its file once.
 func (c *Client) appRoleSecretID(ctx context.Context) (string, error) {
 	if !c.cfg.Auth.SecretIDWrapped {
-		id, err := readSecretFile("vault.auth.secret_id_file", c.cfg.Auth.SecretIDFile)
+		id, err := readSecretFile("vault.auth.secretIdFile", c.cfg.Auth.SecretIDFile)
 		if err != nil {
 			return "", fmt.Errorf("vault login approle: %w", err)
 		}
@@ -89,7 +89,7 @@ func (c *Client) appRoleSecretID(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-	wrap, err := readSecretFile("vault.auth.secret_id_file", c.cfg.Auth.SecretIDFile)
+	wrap, err := readSecretFile("vault.auth.secretIdFile", c.cfg.Auth.SecretIDFile)
 	if err != nil {
 		return "", fmt.Errorf("vault login approle: %w", err)
 	}
@@ -122,7 +122,7 @@ func (c *Client) appRoleSecretID(ctx context.Context) (string, error) {
 }
 
 func (c *Client) loginToken(ctx context.Context) (*api.Secret, error) {
-	tok, err := readSecretFile("vault.auth.token_file", c.cfg.Auth.TokenFile)
+	tok, err := readSecretFile("vault.auth.tokenFile", c.cfg.Auth.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("vault login token: %w", err)
 	}
@@ -138,7 +138,7 @@ func (c *Client) loginToken(ctx context.Context) (*api.Secret, error) {
 		return err
 	})
 	if err != nil {
-		return nil, loginRefused(err, "the token in vault.auth.token_file is invalid or expired")
+		return nil, loginRefused(err, "the token in vault.auth.tokenFile is invalid or expired")
 	}
 	if s == nil || s.Data == nil {
 		return nil, errors.New("vault login token: lookup-self answered no data")

@@ -140,23 +140,23 @@ func (c Config) Validate() error {
 	}
 	if c.ProxyURL != "" {
 		if u, err := url.Parse(c.ProxyURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			errs = append(errs, fmt.Errorf("vault.proxy_url: %q is not an http:// or https:// URL", c.ProxyURL))
+			errs = append(errs, fmt.Errorf("vault.proxyURL: %q is not an http:// or https:// URL", c.ProxyURL))
 		}
 	}
 	if (c.ClientCertFile == "") != (c.ClientKeyFile == "") {
-		errs = append(errs, errors.New("vault.client_cert_file and vault.client_key_file: give both or neither"))
+		errs = append(errs, errors.New("vault.clientCertFile and vault.clientKeyFile: give both or neither"))
 	}
 	switch c.Auth.Method {
 	case AuthAppRole:
 		if c.Auth.RoleIDFile == "" {
-			errs = append(errs, errors.New("vault.auth.role_id_file: required with method approle"))
+			errs = append(errs, errors.New("vault.auth.roleIdFile: required with method approle"))
 		}
 		if c.Auth.SecretIDFile == "" {
-			errs = append(errs, errors.New("vault.auth.secret_id_file: required with method approle"))
+			errs = append(errs, errors.New("vault.auth.secretIdFile: required with method approle"))
 		}
 	case AuthToken:
 		if c.Auth.TokenFile == "" {
-			errs = append(errs, errors.New("vault.auth.token_file: required with method token"))
+			errs = append(errs, errors.New("vault.auth.tokenFile: required with method token"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("vault.auth.method: %q is not %q or %q", c.Auth.Method, AuthAppRole, AuthToken))
@@ -204,11 +204,11 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("vault.ca_file: %w", err)
+			return nil, fmt.Errorf("vault.caFile: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("vault.ca_file: %s holds no PEM certificate", cfg.CAFile)
+			return nil, fmt.Errorf("vault.caFile: %s holds no PEM certificate", cfg.CAFile)
 		}
 		tlsCfg.RootCAs = pool
 	}
@@ -216,7 +216,7 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 		cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
 		if err != nil {
 			// The key file's content never reaches the text: LoadX509KeyPair reports only what is wrong.
-			return nil, fmt.Errorf("vault.client_cert_file / vault.client_key_file: %w", err)
+			return nil, fmt.Errorf("vault.clientCertFile / vault.clientKeyFile: %w", err)
 		}
 		tlsCfg.Certificates = []tls.Certificate{cert}
 	}
@@ -224,7 +224,7 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 	if cfg.ProxyURL != "" {
 		u, err := url.Parse(cfg.ProxyURL)
 		if err != nil {
-			return nil, fmt.Errorf("vault.proxy_url: %w", err)
+			return nil, fmt.Errorf("vault.proxyURL: %w", err)
 		}
 		proxy = http.ProxyURL(u)
 	}

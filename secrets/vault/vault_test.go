@@ -337,8 +337,8 @@ func TestVault(t *testing.T) {
 	})
 }
 
-// TestTLS: a listener that requires a client certificate; the client trusts Vault only through vault.ca_file and
-// is let in only with vault.client_cert_file/client_key_file.
+// TestTLS: a listener that requires a client certificate; the client trusts Vault only through vault.caFile and
+// is let in only with vault.clientCertFile/client_key_file.
 func TestTLS(t *testing.T) {
 	t.Parallel()
 	pki := newTestPKI(t)
@@ -383,11 +383,11 @@ func TestTLS(t *testing.T) {
 		}
 	}
 
-	if _, err := New(Config{Address: addr, CAFile: auth.RoleIDFile, Auth: auth}); err == nil || !strings.Contains(err.Error(), "vault.ca_file") {
-		t.Errorf("CA file without PEM = %v, want an error naming vault.ca_file", err)
+	if _, err := New(Config{Address: addr, CAFile: auth.RoleIDFile, Auth: auth}); err == nil || !strings.Contains(err.Error(), "vault.caFile") {
+		t.Errorf("CA file without PEM = %v, want an error naming vault.caFile", err)
 	}
-	if _, err := New(Config{Address: addr, ClientCertFile: pki.clientCert, ClientKeyFile: pki.serverKey, Auth: auth}); err == nil || !strings.Contains(err.Error(), "vault.client_cert_file") {
-		t.Errorf("mismatched client key = %v, want an error naming vault.client_cert_file", err)
+	if _, err := New(Config{Address: addr, ClientCertFile: pki.clientCert, ClientKeyFile: pki.serverKey, Auth: auth}); err == nil || !strings.Contains(err.Error(), "vault.clientCertFile") {
+		t.Errorf("mismatched client key = %v, want an error naming vault.clientCertFile", err)
 	}
 }
 
@@ -473,12 +473,12 @@ func TestConfigValidate(t *testing.T) {
 		{"valid token", func(c *Config) { c.Auth = AuthConfig{Method: AuthToken, TokenFile: "t"} }, ""},
 		{"no address", func(c *Config) { c.Address = "" }, "vault.address"},
 		{"bare address", func(c *Config) { c.Address = "vault:8200" }, "vault.address"},
-		{"cert without key", func(c *Config) { c.ClientCertFile = "c" }, "vault.client_key_file"},
+		{"cert without key", func(c *Config) { c.ClientCertFile = "c" }, "vault.clientKeyFile"},
 		{"no method", func(c *Config) { c.Auth.Method = "" }, "vault.auth.method"},
-		{"approle without secret_id", func(c *Config) { c.Auth.SecretIDFile = "" }, "vault.auth.secret_id_file"},
-		{"token without file", func(c *Config) { c.Auth = AuthConfig{Method: AuthToken} }, "vault.auth.token_file"},
+		{"approle without secret_id", func(c *Config) { c.Auth.SecretIDFile = "" }, "vault.auth.secretIdFile"},
+		{"token without file", func(c *Config) { c.Auth = AuthConfig{Method: AuthToken} }, "vault.auth.tokenFile"},
 		{"proxy", func(c *Config) { c.ProxyURL = "http://proxy:3128" }, ""},
-		{"bad proxy", func(c *Config) { c.ProxyURL = "proxy:3128" }, "vault.proxy_url"},
+		{"bad proxy", func(c *Config) { c.ProxyURL = "proxy:3128" }, "vault.proxyURL"},
 		{"dot-dot prefix", func(c *Config) { c.Prefix = "sites/../other" }, "vault.prefix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,7 +52,7 @@ func BenchmarkPull(b *testing.B) {
 	for range 16 {
 		wg.Go(func() {
 			for j := range jobs {
-				e.v.put(b, fmt.Sprintf("%s/devices/4c4c4544-0000-1000-8000-%012d", testPrefix, j),
+				e.v.Put(b, fmt.Sprintf("%s/devices/4c4c4544-0000-1000-8000-%012d", testPrefix, j),
 					map[string]any{"AMT_PASSWORD": fmt.Sprintf("Amt-%d", j), "MEBX_PASSWORD": "Mebx"})
 			}
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/amtedge/amtedge/secrets"
 	"github.com/amtedge/amtedge/secrets/cache"
 	"github.com/amtedge/amtedge/secrets/vault"
+	"github.com/amtedge/amtedge/secrets/vault/vaulttest"
 )
 
 const testPrefix = "sites/test-site"
@@ -23,20 +24,20 @@ const testPrefix = "sites/test-site"
 // env is one test's world: a real dev Vault set up as a site, a real sealed cache on a temp dir, a logged-in
 // client and a Syncer, with the Syncer's log kept for event checks.
 type env struct {
-	v     *devVault
+	v     *vaulttest.DevVault
 	auth  vault.AuthConfig
 	store *cache.Store
 	vc    *vault.Client
 	s     *Syncer
-	logs  *lockedWriter
+	logs  *vaulttest.LockedWriter
 }
 
 func newEnv(tb testing.TB, cfg Config) *env {
 	tb.Helper()
-	e := &env{v: startVault(tb, 0), logs: &lockedWriter{w: &bytes.Buffer{}}}
+	e := &env{v: vaulttest.Start(tb, 0), logs: &vaulttest.LockedWriter{}}
 	dir := tb.TempDir()
 	e.auth = vault.AuthConfig{Method: vault.AuthAppRole, RoleIDFile: filepath.Join(dir, "role_id"), SecretIDFile: filepath.Join(dir, "secret_id")}
-	e.v.setupSite(tb, testPrefix, e.auth)
+	e.v.SetupSite(tb, testPrefix, e.auth)
 	dek := bytes.Repeat([]byte{7}, 32)
 	st, err := cache.Open(filepath.Join(dir, "state.db"), dek)
 	if err != nil {
@@ -45,7 +46,7 @@ func newEnv(tb testing.TB, cfg Config) *env {
 	tb.Cleanup(func() { st.Close() })
 	e.store = st
 	quiet := slog.New(slog.NewTextHandler(e.logs, nil))
-	vc, err := vault.New(vault.Config{Address: e.v.addr, Auth: e.auth, Prefix: testPrefix, CallTimeout: 2 * time.Second, Logger: quiet})
+	vc, err := vault.New(vault.Config{Address: e.v.Addr, Auth: e.auth, Prefix: testPrefix, CallTimeout: 2 * time.Second, Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func cred(amt, mebx string, st secrets.State) secrets.Credentials {
 // vaultDevice reads devices/<uuid> as root: AMT and MEBx passwords (nil MEBx as ""), all data, and the version.
 func (e *env) vaultDevice(t *testing.T, uuid string) (string, string, map[string]any, int) {
 	t.Helper()
-	data, v := e.v.get(t, testPrefix+"/devices/"+uuid)
+	data, v := e.v.Get(t, testPrefix+"/devices/"+uuid)
 	if data == nil {
 		return "", "", nil, 0
 	}
@@ -131,7 +132,7 @@ func TestPush(t *testing.T) {
 	if amt, mebx, _, v := e.vaultDevice(t, "dev-1"); amt != "Amt-A" || mebx != "Mebx-A" || v != 1 {
 		t.Fatalf("dev-1 in Vault: amt ok %t, mebx ok %t, version %d", amt == "Amt-A", mebx == "Mebx-A", v)
 	}
-	e.v.put(t, testPrefix+"/devices/dev-1", map[string]any{"AMT_PASSWORD": "Amt-A", "MEBX_PASSWORD": "Mebx-A", "MPS_PASSWORD": "mps-1"})
+	e.v.Put(t, testPrefix+"/devices/dev-1", map[string]any{"AMT_PASSWORD": "Amt-A", "MEBX_PASSWORD": "Mebx-A", "MPS_PASSWORD": "mps-1"})
 	if err := st.MarkDevice(ctx, "dev-1", secrets.Confirmed); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestPush(t *testing.T) {
 	if res.Written != 1 || res.Same != 1 || res.Skipped != 2 || res.Acked != 8 || outboxLen(t, st) != 0 {
 		t.Fatalf("coalesced push: %+v, outbox %d", res, outboxLen(t, st))
 	}
-	if data, _ := e.v.get(t, testPrefix+"/certs/corp.example.com"); data != nil {
+	if data, _ := e.v.Get(t, testPrefix+"/certs/corp.example.com"); data != nil {
 		t.Fatal("a domain was written to Vault")
 	}
 	e.checkEqual(t)
@@ -186,7 +187,7 @@ func TestPush(t *testing.T) {
 	if res := mustPush(t, e.s); res.Deleted != 1 {
 		t.Fatalf("delete push: %+v", res)
 	}
-	if data, _ := e.v.get(t, testPrefix+"/devices/dev-2"); data != nil {
+	if data, _ := e.v.Get(t, testPrefix+"/devices/dev-2"); data != nil {
 		t.Fatal("dev-2 still in Vault after delete")
 	}
 	if st := e.s.State(); !st.Reachable || st.LastPush.IsZero() || st.OutboxLength != 0 || st.LastError != "" {
@@ -207,7 +208,7 @@ func TestPushCASConflict(t *testing.T) {
 	writes := 0
 	e.s.beforeWrite = func(uuid string) {
 		if writes++; writes == 1 {
-			e.v.put(t, testPrefix+"/devices/"+uuid, map[string]any{"AMT_PASSWORD": "Other", "TLS_ISSUED_CERTIFICATE": "cert"})
+			e.v.Put(t, testPrefix+"/devices/"+uuid, map[string]any{"AMT_PASSWORD": "Other", "TLS_ISSUED_CERTIFICATE": "cert"})
 		}
 	}
 	res := mustPush(t, e.s)
@@ -234,7 +235,7 @@ func TestPushCASConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.s.beforeWrite = func(uuid string) {
-		e.v.put(t, testPrefix+"/devices/"+uuid, map[string]any{"AMT_PASSWORD": "Other"})
+		e.v.Put(t, testPrefix+"/devices/"+uuid, map[string]any{"AMT_PASSWORD": "Other"})
 	}
 	_, err = e.s.Push(ctx)
 	if !errors.Is(err, vault.ErrConflict) || outboxLen(t, e.store) != 1 {
@@ -273,7 +274,7 @@ func TestOutage(t *testing.T) {
 		}
 	}
 	writeRange(0, 50)
-	e.v.kill()
+	e.v.Kill()
 	writeRange(50, 120)
 	waitFor(t, 10*time.Second, "state unreachable", func() bool { return !e.s.State().Reachable })
 	if st := e.s.State(); st.OutboxLength == 0 || st.LastError == "" {
@@ -281,8 +282,8 @@ func TestOutage(t *testing.T) {
 	}
 
 	// A new dev server on the same address: empty, with a new role and secret_id in the box's files.
-	nv := startVault(t, e.v.port)
-	nv.setupSite(t, testPrefix, e.auth)
+	nv := vaulttest.Start(t, e.v.Port)
+	nv.SetupSite(t, testPrefix, e.auth)
 	e.v = nv
 	writeRange(120, writes)
 	waitFor(t, 30*time.Second, "outbox drained", func() bool { return outboxLen(t, e.store) == 0 && e.s.State().OutboxLength == 0 })
@@ -327,10 +328,10 @@ func TestPull(t *testing.T) {
 	ctx := context.Background()
 	st := e.store
 	pfx := []byte("\x30\x82 not a PFX \x00\xff")
-	e.v.put(t, testPrefix+"/certs/corp.example.com", map[string]any{"CERT": base64.StdEncoding.EncodeToString(pfx), "CERT_PASSWORD": "pfx-1"})
-	e.v.put(t, testPrefix+"/profiles/acm", map[string]any{"AMT_PASSWORD": "P-Amt", "MEBX_PASSWORD": "P-Mebx"})
-	e.v.put(t, testPrefix+"/profiles/gone", map[string]any{"AMT_PASSWORD": "G"})
-	e.v.put(t, testPrefix+"/devices/dev-new", map[string]any{"AMT_PASSWORD": "V-Amt", "MEBX_PASSWORD": "V-Mebx", "MPS_PASSWORD": "m"})
+	e.v.Put(t, testPrefix+"/certs/corp.example.com", map[string]any{"CERT": base64.StdEncoding.EncodeToString(pfx), "CERT_PASSWORD": "pfx-1"})
+	e.v.Put(t, testPrefix+"/profiles/acm", map[string]any{"AMT_PASSWORD": "P-Amt", "MEBX_PASSWORD": "P-Mebx"})
+	e.v.Put(t, testPrefix+"/profiles/gone", map[string]any{"AMT_PASSWORD": "G"})
+	e.v.Put(t, testPrefix+"/devices/dev-new", map[string]any{"AMT_PASSWORD": "V-Amt", "MEBX_PASSWORD": "V-Mebx", "MPS_PASSWORD": "m"})
 
 	if !e.s.State().Stale {
 		t.Fatal("not stale before the first pull")
@@ -369,8 +370,8 @@ func TestPull(t *testing.T) {
 	}
 
 	// One change, one deletion.
-	e.v.put(t, testPrefix+"/profiles/acm", map[string]any{"AMT_PASSWORD": "P-Amt-2", "MEBX_PASSWORD": "P-Mebx"})
-	if _, err := e.v.root.Logical().DeleteWithContext(ctx, "secret/metadata/"+testPrefix+"/profiles/gone"); err != nil {
+	e.v.Put(t, testPrefix+"/profiles/acm", map[string]any{"AMT_PASSWORD": "P-Amt-2", "MEBX_PASSWORD": "P-Mebx"})
+	if _, err := e.v.Root.Logical().DeleteWithContext(ctx, "secret/metadata/"+testPrefix+"/profiles/gone"); err != nil {
 		t.Fatal(err)
 	}
 	res, err = e.s.Pull(ctx)
@@ -393,7 +394,7 @@ func TestPull(t *testing.T) {
 	if res, err := e.s.Pull(ctx); err != nil || res.Read != 0 {
 		t.Fatalf("pull after a push re-read the pushed device: %+v, %v", res, err)
 	}
-	e.v.put(t, testPrefix+"/devices/dev-box", map[string]any{"AMT_PASSWORD": "Elsewhere"})
+	e.v.Put(t, testPrefix+"/devices/dev-box", map[string]any{"AMT_PASSWORD": "Elsewhere"})
 	if res, err := e.s.Pull(ctx); err != nil || res.Read != 1 || res.Stored != 1 {
 		t.Fatalf("pull of a device rotated elsewhere: %+v, %v", res, err)
 	}
@@ -406,7 +407,7 @@ func TestPull(t *testing.T) {
 	if err := st.PutDevice(ctx, "dev-box", cred("Box-2", "", secrets.Pending)); err != nil {
 		t.Fatal(err)
 	}
-	e.v.put(t, testPrefix+"/devices/dev-box", map[string]any{"AMT_PASSWORD": "Elsewhere-2"})
+	e.v.Put(t, testPrefix+"/devices/dev-box", map[string]any{"AMT_PASSWORD": "Elsewhere-2"})
 	if res, err := e.s.Pull(ctx); err != nil || res.Deferred != 1 {
 		t.Fatalf("pull of a device with queued writes: %+v, %v", res, err)
 	}
@@ -422,7 +423,7 @@ func TestPull(t *testing.T) {
 	}
 
 	// Vault set back to an older password of the box's (a restored backup): the box queues its newest again.
-	e.v.put(t, testPrefix+"/devices/dev-box", map[string]any{"AMT_PASSWORD": "Box-1"})
+	e.v.Put(t, testPrefix+"/devices/dev-box", map[string]any{"AMT_PASSWORD": "Box-1"})
 	if res, err := e.s.Pull(ctx); err != nil || res.Repushed != 1 || outboxLen(t, st) != 1 {
 		t.Fatalf("pull of an older password: %+v, %v", res, err)
 	}
@@ -439,7 +440,7 @@ func TestPull(t *testing.T) {
 func TestPushRefused(t *testing.T) {
 	e := newEnv(t, Config{})
 	ctx := context.Background()
-	other, err := vault.New(vault.Config{Address: e.v.addr, Auth: e.auth, Prefix: "sites/another-site", CallTimeout: 2 * time.Second,
+	other, err := vault.New(vault.Config{Address: e.v.Addr, Auth: e.auth, Prefix: "sites/another-site", CallTimeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +494,7 @@ func TestRun(t *testing.T) {
 	e.s.Notify()
 	waitFor(t, 5*time.Second, "push after Notify", func() bool { amt, _, _, _ := e.vaultDevice(t, "dev-r"); return amt == "Amt-r" })
 
-	e.v.put(t, testPrefix+"/profiles/later", map[string]any{"AMT_PASSWORD": "L"})
+	e.v.Put(t, testPrefix+"/profiles/later", map[string]any{"AMT_PASSWORD": "L"})
 	waitFor(t, 5*time.Second, "periodic pull", func() bool {
 		p, err := e.store.Profile(context.Background(), "later")
 		return err == nil && p.AMTPassword == "L"

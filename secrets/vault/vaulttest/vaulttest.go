@@ -1,4 +1,6 @@
-package vaultsync
+// Package vaulttest runs a real Vault dev server for tests (built once per machine by scripts/ensure-vault.sh
+// into ~/.cache/amtedge), stopped by PID when the test ends. Tests only: it never runs in the appliance.
+package vaulttest
 
 import (
 	"bytes"
@@ -22,11 +24,9 @@ import (
 	"github.com/hashicorp/vault/api"
 )
 
-// The helpers below follow secrets/vault/devserver_test.go: a real `vault server -dev` per test, stopped by PID.
-
 const vaultVersion = "1.21.0"
 
-func vaultBinary(tb testing.TB) string {
+func Binary(tb testing.TB) string {
 	tb.Helper()
 	root := os.Getenv("AMTEDGE_CACHE")
 	if root == "" {
@@ -43,19 +43,19 @@ func vaultBinary(tb testing.TB) string {
 	return bin
 }
 
-// devVault is one running dev server.
-type devVault struct {
-	addr   string
-	port   int
-	root   *api.Client
-	token  string
+// DevVault is one running dev server.
+type DevVault struct {
+	Addr   string // http://127.0.0.1:<port>
+	Port   int
+	Root   *api.Client // a client with the root token
+	Token  string      // the root token
 	cmd    *exec.Cmd
 	exited chan error
-	out    *lockedWriter
+	out    *LockedWriter
 	stopMu sync.Once
 }
 
-func freePort(tb testing.TB) int {
+func FreePort(tb testing.TB) int {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,7 +65,7 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func randomHex(tb testing.TB, n int) string {
+func RandomHex(tb testing.TB, n int) string {
 	tb.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -74,28 +74,28 @@ func randomHex(tb testing.TB, n int) string {
 	return hex.EncodeToString(b)
 }
 
-// startVault starts a dev server on 127.0.0.1:port (a free one when port is 0) and waits until it is healthy. It
+// Start starts a dev server on 127.0.0.1:port (a free one when port is 0) and waits until it is healthy. It
 // is killed when the test ends, if kill was not called before.
-func startVault(tb testing.TB, port int) *devVault {
+func Start(tb testing.TB, port int) *DevVault {
 	tb.Helper()
-	bin := vaultBinary(tb)
+	bin := Binary(tb)
 	dir := tb.TempDir()
 	if port == 0 {
-		port = freePort(tb)
+		port = FreePort(tb)
 	}
-	token := "root-" + randomHex(tb, 12)
+	token := "root-" + RandomHex(tb, 12)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	out := &lockedWriter{w: &bytes.Buffer{}}
+	out := &LockedWriter{}
 	cmd := exec.Command(bin, "server", "-dev", "-dev-listen-address="+addr, "-dev-root-token-id="+token, "-dev-no-store-token")
 	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
 	cmd.Stdout, cmd.Stderr, cmd.Dir = out, out, dir
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", bin, err)
 	}
-	v := &devVault{addr: "http://" + addr, port: port, token: token, cmd: cmd, exited: make(chan error, 1), out: out}
+	v := &DevVault{Addr: "http://" + addr, Port: port, Token: token, cmd: cmd, exited: make(chan error, 1), out: out}
 	go func() { v.exited <- cmd.Wait() }()
 	tb.Cleanup(func() {
-		v.stop()
+		v.Stop()
 		if tb.Failed() {
 			tb.Logf("vault server output:\n%s", out.String())
 		}
@@ -103,7 +103,7 @@ func startVault(tb testing.TB, port int) *devVault {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := hc.Get(v.addr + "/v1/sys/health")
+		resp, err := hc.Get(v.Addr + "/v1/sys/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -119,24 +119,24 @@ func startVault(tb testing.TB, port int) *devVault {
 			tb.Fatalf("vault server not healthy on %s after 20 s\n%s", addr, out.String())
 		}
 	}
-	root, err := api.NewClient(&api.Config{Address: v.addr, HttpClient: hc, Timeout: 10 * time.Second})
+	root, err := api.NewClient(&api.Config{Address: v.Addr, HttpClient: hc, Timeout: 10 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	root.SetToken(token)
-	v.root = root
+	v.Root = root
 	return v
 }
 
 // kill stops the server abruptly (SIGKILL by PID), as a crash or a cut link would, and waits for it.
-func (v *devVault) kill() {
+func (v *DevVault) Kill() {
 	v.stopMu.Do(func() {
 		_ = v.cmd.Process.Signal(syscall.SIGKILL)
 		<-v.exited
 	})
 }
 
-func (v *devVault) stop() {
+func (v *DevVault) Stop() {
 	v.stopMu.Do(func() {
 		_ = v.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -150,45 +150,45 @@ func (v *devVault) stop() {
 
 // setupSite enables AppRole, installs the site policy and a role "site", and writes its role_id and a fresh
 // secret_id into the files of auth (so a client built before a restart logs in to the new server).
-func (v *devVault) setupSite(tb testing.TB, prefix string, auth vault.AuthConfig) {
+func (v *DevVault) SetupSite(tb testing.TB, prefix string, auth vault.AuthConfig) {
 	tb.Helper()
 	ctx := context.Background()
-	if err := v.root.Sys().EnableAuthWithOptionsWithContext(ctx, "approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
+	if err := v.Root.Sys().EnableAuthWithOptionsWithContext(ctx, "approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
 		tb.Fatal(err)
 	}
-	if err := v.root.Sys().PutPolicyWithContext(ctx, "amtedge-site", vault.Policy("secret", prefix)); err != nil {
+	if err := v.Root.Sys().PutPolicyWithContext(ctx, "amtedge-site", vault.Policy("secret", prefix)); err != nil {
 		tb.Fatalf("put policy: %v", err)
 	}
-	if _, err := v.root.Logical().WriteWithContext(ctx, "auth/approle/role/site", map[string]any{
+	if _, err := v.Root.Logical().WriteWithContext(ctx, "auth/approle/role/site", map[string]any{
 		"token_policies": "amtedge-site", "token_ttl": "1h", "token_max_ttl": "4h",
 	}); err != nil {
 		tb.Fatal(err)
 	}
-	s, err := v.root.Logical().ReadWithContext(ctx, "auth/approle/role/site/role-id")
+	s, err := v.Root.Logical().ReadWithContext(ctx, "auth/approle/role/site/role-id")
 	if err != nil || s == nil {
 		tb.Fatalf("read role-id: %v", err)
 	}
 	roleID := s.Data["role_id"].(string)
-	s, err = v.root.Logical().WriteWithContext(ctx, "auth/approle/role/site/secret-id", nil)
+	s, err = v.Root.Logical().WriteWithContext(ctx, "auth/approle/role/site/secret-id", nil)
 	if err != nil || s == nil {
 		tb.Fatalf("create secret-id: %v", err)
 	}
-	writeFile(tb, auth.RoleIDFile, roleID+"\n")
-	writeFile(tb, auth.SecretIDFile, s.Data["secret_id"].(string)+"\n")
+	WriteFile(tb, auth.RoleIDFile, roleID+"\n")
+	WriteFile(tb, auth.SecretIDFile, s.Data["secret_id"].(string)+"\n")
 }
 
 // put writes a KV v2 secret as the root token (what RPS or an operator does).
-func (v *devVault) put(tb testing.TB, path string, data map[string]any) {
+func (v *DevVault) Put(tb testing.TB, path string, data map[string]any) {
 	tb.Helper()
-	if _, err := v.root.Logical().WriteWithContext(context.Background(), "secret/data/"+path, map[string]any{"data": data}); err != nil {
+	if _, err := v.Root.Logical().WriteWithContext(context.Background(), "secret/data/"+path, map[string]any{"data": data}); err != nil {
 		tb.Fatalf("root write %s: %v", path, err)
 	}
 }
 
 // get reads a KV v2 secret's data and version as the root token; nil when absent.
-func (v *devVault) get(tb testing.TB, path string) (map[string]any, int) {
+func (v *DevVault) Get(tb testing.TB, path string) (map[string]any, int) {
 	tb.Helper()
-	s, err := v.root.Logical().ReadWithContext(context.Background(), "secret/data/"+path)
+	s, err := v.Root.Logical().ReadWithContext(context.Background(), "secret/data/"+path)
 	if err != nil {
 		tb.Fatalf("root read %s: %v", path, err)
 	}
@@ -200,25 +200,26 @@ func (v *devVault) get(tb testing.TB, path string) (map[string]any, int) {
 	return s.Data["data"].(map[string]any), int(n)
 }
 
-func writeFile(tb testing.TB, name, content string) {
+func WriteFile(tb testing.TB, name, content string) {
 	tb.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 }
 
-type lockedWriter struct {
+// LockedWriter is a buffer safe for concurrent writers (a log sink shared by goroutines).
+type LockedWriter struct {
 	mu sync.Mutex
-	w  *bytes.Buffer
+	w  bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
+func (l *LockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
 
-func (l *lockedWriter) String() string {
+func (l *LockedWriter) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.TrimSpace(l.w.String())

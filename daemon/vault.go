@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/amtedge/amtedge/secrets"
+	"github.com/amtedge/amtedge/secrets/vault"
+	"github.com/amtedge/amtedge/secrets/vaultsync"
+)
+
+// VaultConfig is the site's central Vault (optional). Secrets are only referenced by file.
+type VaultConfig struct {
+	Address        string        `yaml:"address"` // e.g. https://vault.example.com:8200; empty: no Vault
+	CAFile         string        `yaml:"caFile"`
+	ClientCertFile string        `yaml:"clientCertFile"`
+	ClientKeyFile  string        `yaml:"clientKeyFile"`
+	TLSServerName  string        `yaml:"tlsServerName"`
+	ProxyURL       string        `yaml:"proxyURL"`
+	Mount          string        `yaml:"mount"`  // KV v2 mount, default "secret"
+	Prefix         string        `yaml:"prefix"` // the site's folder under the mount, e.g. sites/lyon-1
+	CallTimeout    time.Duration `yaml:"callTimeout"`
+	PullInterval   time.Duration `yaml:"pullInterval"`
+	Auth           struct {
+		Method          string `yaml:"method"` // approle or token
+		RoleIDFile      string `yaml:"roleIdFile"`
+		SecretIDFile    string `yaml:"secretIdFile"`
+		SecretIDWrapped bool   `yaml:"secretIdWrapped"`
+		AppRoleMount    string `yaml:"appRoleMount"`
+		TokenFile       string `yaml:"tokenFile"`
+	} `yaml:"auth"`
+}
+
+// configured reports whether the box has a central Vault.
+func (v VaultConfig) configured() bool { return v.Address != "" }
+
+// clientConfig is the Vault client's configuration, with paths resolved against the config file.
+func (c *Config) vaultClientConfig() vault.Config {
+	v := c.Vault
+	return vault.Config{
+		Address: v.Address, CAFile: c.path(v.CAFile), ClientCertFile: c.path(v.ClientCertFile),
+		ClientKeyFile: c.path(v.ClientKeyFile), TLSServerName: v.TLSServerName, ProxyURL: v.ProxyURL,
+		Mount: v.Mount, Prefix: v.Prefix, CallTimeout: v.CallTimeout,
+		Auth: vault.AuthConfig{Method: v.Auth.Method, RoleIDFile: c.path(v.Auth.RoleIDFile), SecretIDFile: c.path(v.Auth.SecretIDFile),
+			SecretIDWrapped: v.Auth.SecretIDWrapped, AppRoleMount: v.Auth.AppRoleMount, TokenFile: c.path(v.Auth.TokenFile)},
+	}
+}
+
+// startVault starts the Vault client (login, renewal) and the sync (outbox drain, pull) in the background. The
+// box never waits for Vault: it provisions from the sealed cache, and writes queue in the outbox until Vault
+// takes them.
+func (b *box) startVault() error {
+	if !b.cfg.Vault.configured() || b.store == nil {
+		return nil
+	}
+	vcfg := b.cfg.vaultClientConfig()
+	vcfg.Logger = b.log
+	client, err := vault.New(vcfg)
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	syncer, err := vaultsync.New(ctx, b.store, client, vaultsync.Config{PullInterval: b.cfg.Vault.PullInterval, Logger: b.log})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("vault sync: %w", err)
+	}
+	b.syncer, b.stopSync = syncer, cancel
+	b.syncDone = make(chan struct{})
+	go func() {
+		defer close(b.syncDone)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = client.Run(ctx) }()
+		_ = syncer.Run(ctx)
+		<-done
+	}()
+	return nil
+}
+
+// stopVault stops the sync (what is still queued stays in the outbox for the next start).
+func (b *box) stopVault() {
+	if b.stopSync == nil {
+		return
+	}
+	b.stopSync()
+	<-b.syncDone
+}
+
+// vaultState says how the central Vault is doing, for status, metrics and the API.
+func (b *box) vaultState() (word string, reachable bool, detail string) {
+	if b.syncer == nil {
+		if b.cfg.Vault.configured() {
+			return "unavailable", false, "the sealed store is not open"
+		}
+		return "not configured", false, ""
+	}
+	st := b.syncer.State()
+	word = "unreachable"
+	if st.Reachable {
+		word = "reachable"
+	}
+	if st.Stale {
+		detail = "no complete pull yet or too long ago"
+	}
+	if st.LastError != "" {
+		detail = st.LastError
+	}
+	return word, st.Reachable, detail
+}
+
+// notifyingStore tells the sync after every write, so the outbox drains promptly (the sync also polls).
+type notifyingStore struct {
+	secrets.Store
+	notify func()
+}
+
+func (s notifyingStore) PutDevice(ctx context.Context, uuid string, c secrets.Credentials) error {
+	err := s.Store.PutDevice(ctx, uuid, c)
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+func (s notifyingStore) MarkDevice(ctx context.Context, uuid string, state secrets.State) error {
+	err := s.Store.MarkDevice(ctx, uuid, state)
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+func (s notifyingStore) DeleteDevice(ctx context.Context, uuid string) error {
+	err := s.Store.DeleteDevice(ctx, uuid)
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
