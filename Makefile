@@ -49,9 +49,11 @@ fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
 # Benchmarks (never timed tests): the appliance and simulated agents in one run; figures go to stdout.
-bench: build
+bench: build vault deps
 	$(GO) run ./bench -amtedge ./$(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./appliance/wsman/ ./secrets/cache/
+	$(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./daemon/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./secrets/vaultsync/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

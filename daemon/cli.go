@@ -104,11 +104,20 @@ func newControlClient(path string) *controlClient {
 
 // get fetches an API path; a non-2xx answer becomes an error carrying the box's message.
 func (c *controlClient) get(path string, query url.Values) ([]byte, error) {
+	return c.do(http.MethodGet, path, query)
+}
+
+// do sends one request to the box's API; a non-2xx answer becomes an error carrying the box's message.
+func (c *controlClient) do(method, path string, query url.Values) ([]byte, error) {
 	u := "http://amtedge" + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	res, err := c.http.Get(u)
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.dialError(err)
 	}
@@ -438,4 +447,22 @@ func modeName(m int) string {
 		return "ACM"
 	}
 	return fmt.Sprint(m)
+}
+
+// syncCommand is `amtedge sync now`: the box pulls from and pushes to its central Vault at once.
+func syncCommand(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "now" {
+		return usageError{errors.New("usage: amtedge sync now [--socket PATH | --config FILE] [--json]")}
+	}
+	return cliCommand("sync now", args[1:], stdout, stderr, 0, nil, func(c *controlClient, f *cliFlags, _ []string) ([]byte, func() error, error) {
+		raw, err := c.do(http.MethodPost, "/api/v1/sync", nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		var res web.SyncResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, nil, fmt.Errorf("decode the answer of the box: %w", err)
+		}
+		return raw, func() error { _, err := fmt.Fprintln(stdout, res.Message); return err }, nil
+	})
 }

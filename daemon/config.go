@@ -285,6 +285,14 @@ func (c *Config) validate() error {
 		if c.Vault.PullInterval < 0 {
 			bad("vault.pullInterval", "must be positive")
 		}
+		if c.Vault.MaxAge < 0 {
+			bad("vault.maxAge", "must be positive")
+		}
+		switch c.Vault.WhenStale {
+		case "", "continue", "refuse":
+		default:
+			bad("vault.whenStale", "must be continue or refuse, not %q", c.Vault.WhenStale)
+		}
 	}
 	switch c.Custody.Seal {
 	case "software":

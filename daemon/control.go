@@ -83,7 +83,11 @@ func (b *box) startControl() error {
 		}
 	}
 	view := &boxView{b: b, sealMode: b.cfg.Custody.Seal, listen: b.listener.Addr().String()}
-	api := web.New(web.Config{Status: view, Sessions: b.agents, Devices: b.inventory, Catalog: view})
+	wcfg := web.Config{Status: view, Sessions: b.agents, Devices: b.inventory, Catalog: view}
+	if b.syncer != nil {
+		wcfg.Sync = syncNow{b}
+	}
+	api := web.New(wcfg)
 	c := &controlServer{path: path, served: make(chan error, 1)}
 	c.srv = &http.Server{
 		Handler:           policy.authorize(api, b.log),

@@ -38,6 +38,7 @@ Usage:
   amtedge domains list                 the box's domains and certificate expiry
                                        (these five ask the running box over its control socket;
                                        --socket PATH or --config FILE to find it, --json for raw JSON)
+  amtedge sync now                     pull from and push to the central Vault at once
   amtedge version                      print the version
 
 Run "amtedge <command> -h" for a command's flags.
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = simulateCommand(args[1:], stdout, stderr)
 	case "store":
 		err = storeCommand(args[1:], stdout, stderr)
+	case "sync":
+		err = syncCommand(args[1:], stdout, stderr)
 	case "status":
 		err = statusCommand(args[1:], stdout, stderr)
 	case "devices":

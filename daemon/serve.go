@@ -146,7 +146,7 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 		}
 		flows := provision.New(provision.Config{RequestTimeout: cfg.WSMAN.RequestTimeout, Attempts: cfg.WSMAN.Attempts,
 			ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, store, b.inventory, log)
-		handler = announceStart(flows, log)
+		handler = b.refuseWhenStale(announceStart(flows, log))
 	}
 	b.agents = agent.NewServer(agent.Config{AppVersion: version, FirstMessageTimeout: cfg.Agent.FirstMessageTimeout,
 		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, Logger: agentLogger(log)}, handler)

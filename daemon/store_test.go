@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"github.com/amtedge/amtedge/secrets"
+	"github.com/amtedge/amtedge/secrets/cache"
+	"github.com/amtedge/amtedge/secrets/seal"
 	"io"
 	"log/slog"
 	"net"
@@ -31,6 +34,79 @@ func testTLS(t *testing.T, stateDir string) *tls.Config {
 	return &tls.Config{RootCAs: pool}
 }
 
+// runSWTPM runs a software TPM 2.0 on the unix socket sock with its state in stateDir; stop ends it by PID.
+func runSWTPM(tb testing.TB, sock, stateDir string) (stop func()) {
+	tb.Helper()
+	if _, err := exec.LookPath("swtpm"); err != nil {
+		tb.Fatalf("swtpm is not installed (%v): `make test` installs it", err)
+	}
+	os.Remove(sock)
+	cmd := exec.Command("swtpm", "socket", "--tpm2", "--flags", "not-need-init,startup-clear",
+		"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+sock+".ctrl", "--tpmstate", "dir="+stateDir)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	stop = func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return stop
+		}
+		if time.Now().After(deadline) {
+			stop()
+			tb.Fatal("swtpm did not listen")
+		}
+	}
+}
+
+// BenchmarkColdStart measures what a restart costs before the box can serve: unsealing the key with the TPM
+// (swtpm here) and opening the sealed store holding 10,000 devices. The issue's target is 1 s.
+func BenchmarkColdStart(b *testing.B) {
+	dir, err := os.MkdirTemp("", "amtedge-cold")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	state := filepath.Join(dir, "tpm")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(runSWTPM(b, filepath.Join(dir, "tpm.sock"), state))
+	cfg, err := parseConfig([]byte("stateDir: "+dir+"\ndemo: {enabled: true}\ncustody: {seal: tpm, tpm: {device: "+filepath.Join(dir, "tpm.sock")+"}}\n"), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	dek, _, err := seal.LoadOrCreate(ctx, cfg.sealer())
+	if err != nil {
+		b.Fatal(err)
+	}
+	store, err := cache.Open(storePath(dir), dek)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10000 {
+		if err := store.PutDevice(ctx, amtsim.DeviceUUID("cold", i), secrets.Credentials{AMTPassword: "P@ssw0rd-0123456789", MEBxPassword: "Mebx-P@ss-01", State: secrets.Confirmed}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	store.Close()
+	for b.Loop() {
+		dek, err := cfg.sealer().Unseal(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := cache.Open(storePath(dir), dek)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Device(ctx, amtsim.DeviceUUID("cold", 4242)); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
 // TestTPMSealDegradedAndRecover runs the box on a real (software) TPM, wipes the TPM as a replaced mainboard
 // would, and checks the box starts degraded, tells agents why, and that `store recover` brings it back.
 func TestTPMSealDegradedAndRecover(t *testing.T) {
@@ -47,31 +123,11 @@ func TestTPMSealDegradedAndRecover(t *testing.T) {
 		return p
 	}
 	stop := func() {}
-	// restartTPM runs a software TPM 2.0 on the socket with its state in state, stopped by PID.
 	restartTPM := func(state string) {
 		stop()
-		sock := filepath.Join(dir, "tpm.sock")
-		os.Remove(sock)
-		cmd := exec.Command("swtpm", "socket", "--tpm2", "--flags", "not-need-init,startup-clear",
-			"--server", "type=unixio,path="+sock, "--ctrl", "type=unixio,path="+sock+".ctrl", "--tpmstate", "dir="+state)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		stop = func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if c, err := net.Dial("unix", sock); err == nil {
-				c.Close()
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("swtpm did not listen")
-			}
-		}
+		stop = runSWTPM(t, filepath.Join(dir, "tpm.sock"), state)
 	}
 	t.Cleanup(func() { stop() })
-	if _, err := exec.LookPath("swtpm"); err != nil {
-		t.Fatalf("swtpm is not installed (%v): `make test` installs it", err)
-	}
 	restartTPM(tpmState("tpm-a"))
 
 	cfgPath := filepath.Join(dir, "amtedge.yaml")

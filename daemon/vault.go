@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/amtedge/amtedge/appliance/agent"
+	"github.com/amtedge/amtedge/appliance/web"
 	"github.com/amtedge/amtedge/secrets"
 	"github.com/amtedge/amtedge/secrets/vault"
 	"github.com/amtedge/amtedge/secrets/vaultsync"
@@ -22,7 +24,11 @@ type VaultConfig struct {
 	Prefix         string        `yaml:"prefix"` // the site's folder under the mount, e.g. sites/lyon-1
 	CallTimeout    time.Duration `yaml:"callTimeout"`
 	PullInterval   time.Duration `yaml:"pullInterval"`
-	Auth           struct {
+	// MaxAge is how old the central secrets may get (no complete pull) before the box reports them stale.
+	MaxAge time.Duration `yaml:"maxAge"`
+	// WhenStale: "continue" (default: report it) or "refuse" (provision nothing until a pull succeeds).
+	WhenStale string `yaml:"whenStale"`
+	Auth      struct {
 		Method          string `yaml:"method"` // approle or token
 		RoleIDFile      string `yaml:"roleIdFile"`
 		SecretIDFile    string `yaml:"secretIdFile"`
@@ -61,7 +67,8 @@ func (b *box) startVault() error {
 		return fmt.Errorf("vault: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	syncer, err := vaultsync.New(ctx, b.store, client, vaultsync.Config{PullInterval: b.cfg.Vault.PullInterval, Logger: b.log})
+	syncer, err := vaultsync.New(ctx, b.store, client, vaultsync.Config{PullInterval: b.cfg.Vault.PullInterval,
+		MaxAge: b.cfg.Vault.MaxAge, Logger: b.log})
 	if err != nil {
 		cancel()
 		return fmt.Errorf("vault sync: %w", err)
@@ -137,4 +144,44 @@ func (s notifyingStore) DeleteDevice(ctx context.Context, uuid string) error {
 		s.notify()
 	}
 	return err
+}
+
+// syncNow is `amtedge sync now`: a pull and a push at once, bounded.
+type syncNow struct{ b *box }
+
+func (s syncNow) SyncNow(ctx context.Context) (web.SyncResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pulled, err := s.b.syncer.Pull(ctx)
+	if err != nil {
+		return web.SyncResult{}, fmt.Errorf("pull from Vault: %w", err)
+	}
+	pushed, err := s.b.syncer.Push(ctx)
+	if err != nil {
+		return web.SyncResult{}, fmt.Errorf("push to Vault: %w", err)
+	}
+	st := s.b.syncer.State()
+	return web.SyncResult{Pulled: pulled.Stored, Pushed: pushed.Acked, Outbox: st.OutboxLength,
+		Message: fmt.Sprintf("pulled %d changed secrets, pushed %d queued writes; %d still waiting", pulled.Stored, pushed.Acked, st.OutboxLength)}, nil
+}
+
+// refuseWhenStale wraps the flows: with vault.whenStale: refuse, a box whose central secrets are older than
+// vault.maxAge provisions nothing and says why (the default, continue, only reports it).
+func (b *box) refuseWhenStale(next agent.Handler) agent.Handler {
+	if b.syncer == nil || b.cfg.Vault.WhenStale != "refuse" {
+		return next
+	}
+	return agent.HandlerFunc(func(ctx context.Context, s *agent.Session) {
+		if st := b.syncer.State(); st.Stale {
+			last := "never"
+			if !st.LastPull.IsZero() {
+				last = st.LastPull.UTC().Format(time.RFC3339)
+			}
+			_ = s.Refuse(fmt.Sprintf("Device %s: this box's copy of the central secrets is stale (last complete pull from Vault: %s; "+
+				"vault.maxAge %s) and it is set to refuse work then (vault.whenStale: refuse). Restore its access to Vault, "+
+				"or run amtedge sync now on the box.", s.Request().Payload.UUID, last, b.cfg.Vault.MaxAge))
+			return
+		}
+		next.Serve(ctx, s)
+	})
 }

@@ -109,4 +109,48 @@ func TestVaultWriteThroughAndOutage(t *testing.T) {
 			t.Fatalf("outbox not drained (%d entries, %v) or status %q", len(out), err, b.statusLine(time.Now()))
 		}
 	}
+
+	// `amtedge sync now` over the control socket.
+	var out strings.Builder
+	if code := run([]string{"sync", "now", "--socket", filepath.Join(dir, "state", "control.sock")}, &out, &out); code != 0 ||
+		!strings.Contains(out.String(), "still waiting") {
+		t.Fatalf("sync now: exit %d: %s", code, out.String())
+	}
+}
+
+// TestStaleSecretsCanRefuseWork: with vault.whenStale: refuse, a box that never completed a pull from its Vault
+// provisions nothing and says why; sync now reports Vault's failure.
+func TestStaleSecretsCanRefuseWork(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"role-id", "secret-id"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgYAML := "stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: ''}\ncustody: {seal: software}\n" +
+		"vault: {address: 'http://127.0.0.1:1', callTimeout: 1s, whenStale: refuse, auth: {method: approle, roleIdFile: role-id, secretIdFile: secret-id}}\n"
+	cfgPath := filepath.Join(dir, "amtedge.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.shutdown(5 * time.Second)
+	sum := amtsim.Simulate(context.Background(), amtsim.SimulateConfig{
+		URL: "wss://" + b.listener.Addr().String() + "/activate", TLS: testTLS(t, filepath.Join(dir, "state")), Profile: "ccm", Devices: 1,
+	})
+	if r := sum.Results[0].Result; r.Method != "error" || !strings.Contains(r.Status, "copy of the central secrets is stale") {
+		t.Fatalf("stale box: %s %q", r.Method, r.Status)
+	}
+	var out strings.Builder
+	if code := run([]string{"sync", "now", "--socket", filepath.Join(dir, "state", "control.sock")}, &out, &out); code == 0 ||
+		!strings.Contains(out.String(), "pull from Vault") {
+		t.Fatalf("sync now against a dead Vault: exit %d: %s", code, out.String())
+	}
 }

@@ -89,12 +89,26 @@ type CatalogSource interface {
 	Domains() []Domain
 }
 
+// SyncTrigger runs a pull from and a push to the central Vault now (`amtedge sync now`).
+type SyncTrigger interface {
+	SyncNow(ctx context.Context) (SyncResult, error)
+}
+
+// SyncResult is what `POST /api/v1/sync` answers.
+type SyncResult struct {
+	Pulled  int    `json:"pulled"`  // secrets read from Vault and stored
+	Pushed  int    `json:"pushed"`  // outbox entries Vault accepted
+	Outbox  int    `json:"outbox"`  // entries still waiting
+	Message string `json:"message"` // one line for the technician
+}
+
 // Config wires the handler.
 type Config struct {
 	Status   StatusSource
 	Sessions SessionSource
 	Devices  DeviceSource
 	Catalog  CatalogSource
+	Sync     SyncTrigger      // nil: the box has no Vault; POST /api/v1/sync answers 409
 	Now      func() time.Time // default time.Now
 }
 
@@ -159,7 +173,7 @@ type handler struct {
 	mux *http.ServeMux
 }
 
-// New returns the API handler. Only GET (and HEAD) are served: this slice of the API is read-only.
+// New returns the API handler. GET (and HEAD) read; the one action is POST /api/v1/sync.
 func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -173,13 +187,28 @@ func New(cfg Config) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/admin/profiles/{name}", h.profile)
 	h.mux.HandleFunc("GET /api/v1/admin/domains", h.domains)
 	h.mux.HandleFunc("GET /api/v1/admin/domains/{name}", h.domain)
+	h.mux.HandleFunc("POST /api/v1/sync", h.syncNow)
 	return h
+}
+
+// syncNow is `amtedge sync now`: pull from and push to Vault at once rather than at the next interval.
+func (h *handler) syncNow(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Sync == nil {
+		WriteJSON(w, http.StatusConflict, ErrorBody{"Conflict", "this box has no central Vault configured (vault.address)"})
+		return
+	}
+	res, err := h.cfg.Sync.SyncNow(r.Context())
+	if err != nil {
+		WriteJSON(w, http.StatusBadGateway, ErrorBody{"Bad Gateway", err.Error()})
+		return
+	}
+	WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !(r.Method == http.MethodPost && r.URL.Path == "/api/v1/sync") {
 		w.Header().Set("Allow", "GET, HEAD")
 		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{"Method Not Allowed", r.Method + " is not served here: this API is read-only"})
 		return
