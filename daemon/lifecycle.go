@@ -135,6 +135,7 @@ func agentListener(cfg *Config, passed net.Listener) (net.Listener, bool, error)
 func (b *box) run(configPath string, sigs <-chan os.Signal, n notifier) error {
 	now := time.Now()
 	lastStatus := b.statusLine(now)
+	staleWarned := false
 	n.send("READY=1\nSTATUS=" + lastStatus)
 
 	stopWatchdog := b.startWatchdog(n)
@@ -180,7 +181,29 @@ func (b *box) run(configPath string, sigs <-chan os.Signal, n notifier) error {
 			lastStatus = line
 			n.send("STATUS=" + line)
 		}
+		staleWarned = b.checkStale(staleWarned)
 	}
+}
+
+// checkStale logs secrets_stale when the central secrets become older than vault.maxAge, and secrets_fresh when
+// a pull succeeds again; it returns whether they are stale now.
+func (b *box) checkStale(wasStale bool) bool {
+	if b.syncer == nil {
+		return false
+	}
+	st := b.syncer.State()
+	switch {
+	case st.Stale && !wasStale:
+		last := "never"
+		if !st.LastPull.IsZero() {
+			last = st.LastPull.UTC().Format(time.RFC3339)
+		}
+		b.log.Warn("the box's copy of the central secrets is stale", "event", events.SecretsStale, "last_pull", last,
+			"max_age", b.cfg.Vault.MaxAge.String(), "when_stale", b.cfg.Vault.WhenStale)
+	case !st.Stale && wasStale:
+		b.log.Info("the box's copy of the central secrets is fresh again", "event", events.SecretsFresh)
+	}
+	return st.Stale
 }
 
 // reload re-reads the configuration file, the TLS certificate and the site file. Everything is checked before

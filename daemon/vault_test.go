@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,11 +138,15 @@ func TestStaleSecretsCanRefuseWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	logs := &lockedBuilder{b: &strings.Builder{}}
+	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.shutdown(5 * time.Second)
+	if !b.checkStale(false) || !strings.Contains(logs.String(), "event=secrets_stale") {
+		t.Fatalf("no secrets_stale event:\n%s", logs.String())
+	}
 	sum := amtsim.Simulate(context.Background(), amtsim.SimulateConfig{
 		URL: "wss://" + b.listener.Addr().String() + "/activate", TLS: testTLS(t, filepath.Join(dir, "state")), Profile: "ccm", Devices: 1,
 	})
@@ -153,4 +158,22 @@ func TestStaleSecretsCanRefuseWork(t *testing.T) {
 		!strings.Contains(out.String(), "pull from Vault") {
 		t.Fatalf("sync now against a dead Vault: exit %d: %s", code, out.String())
 	}
+}
+
+// lockedBuilder is a log sink safe for the box's goroutines.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -51,6 +51,8 @@ const (
 	CertificateExpiring   = "certificate_expiring"
 	CertificateExpired    = "certificate_expired"
 	WatchdogUnhealthy     = "watchdog_unhealthy"
+	SecretsStale          = "secrets_stale"
+	SecretsFresh          = "secrets_fresh"
 	VaultUnreachable      = "vault_unreachable"
 	VaultRestored         = "vault_restored"
 	OutboxBacklog         = "outbox_backlog"
@@ -60,6 +62,14 @@ const (
 
 // list is the catalog. It is only read: All and Lookup hand out copies.
 var list = []Event{
+	{SecretsStale, "a0f775e8cd514c68b1ae28bc601d07c4", PriWarning,
+		"The box's copy of the central secrets is stale",
+		"No complete pull from the site's Vault for longer than vault.maxAge (LAST_PULL says when the last one\n" +
+			"was). With vault.whenStale: continue the box keeps provisioning from its sealed cache; with refuse it\n" +
+			"refuses agents until a pull succeeds. Restore the box's access to Vault, then run amtedge sync now."},
+	{SecretsFresh, "29d40951ce6b433abca0ca8b96ecd5ce", PriInfo,
+		"The box's copy of the central secrets is fresh again",
+		"A pull from Vault completed after secrets_stale."},
 	{VaultUnreachable, "82734aea08aa48deb046ad6bf8cc1669", PriWarning,
 		"Vault unreachable: the box works from its sealed cache",
 		"A push to or a pull from the site's central Vault failed: Vault did not answer, or refused the box's token\n(CAUSE says which). The box keeps provisioning from its sealed cache; every password it writes is on\nits own disk and queued in the outbox until Vault takes it. Check the network path to Vault, its TLS\ncertificate and the box's AppRole or token. A vault_restored record follows when Vault answers again."},
