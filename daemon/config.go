@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,19 @@ type AgentConfig struct {
 	FirstMessageTimeout time.Duration `yaml:"firstMessageTimeout"`
 	SessionTimeout      time.Duration `yaml:"sessionTimeout"`
 	MaxSessions         int           `yaml:"maxSessions"`
+	// AllowedNetworks restricts agents to these source networks (CIDR), e.g. the box's LAN segment; empty: any.
+	AllowedNetworks []string `yaml:"allowedNetworks"`
+}
+
+// allowedNetworks parses agent.allowedNetworks (validated at load).
+func (a AgentConfig) allowedNetworks() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(a.AllowedNetworks))
+	for _, s := range a.AllowedNetworks {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // WSMANConfig tunes the WS-Management exchanges relayed through agents.
@@ -270,6 +284,11 @@ func (c *Config) validate() error {
 		"wsman.readyTimeout": c.WSMAN.ReadyTimeout} {
 		if d < 0 {
 			bad(key, "must be positive")
+		}
+	}
+	for i, s := range c.Agent.AllowedNetworks {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			bad(fmt.Sprintf("agent.allowedNetworks[%d]", i), "%q is not a network in CIDR notation (e.g. 10.1.0.0/16)", s)
 		}
 	}
 	if c.Agent.MaxSessions < 0 {

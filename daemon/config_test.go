@@ -41,6 +41,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"demo: {enabled: true}\ncustody: {seal: paper}", `custody.seal: must be "tpm" or "software", not "paper"`},
 		{"demo: {enabled: true}\ncustody: {tpm: {srkHandle: 0x80000001}}", "custody.tpm.srkHandle: 0x80000001 is not a persistent handle"},
 		{"demo: {enabled: true}\ncustody: {tpm: {pcrs: [7, 30]}}", "custody.tpm.pcrs: PCR 30 is out of range 0-23"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nagent: {allowedNetworks: [10.0.0.0/8, lan]}", `agent.allowedNetworks[1]: "lan" is not a network in CIDR notation`},
 		{"demo: {enabled: true}\ncustody: {seal: software}\nvault: {address: 'https://vault:8200'}", `vault.auth.method: "" is not "approle" or "token"`},
 		{"custody: {seal: software}", "site: required"},
 		{"site: s.yaml\ndemo: {enabled: true}\ncustody: {seal: software}", "demo.enabled: cannot be combined with site"},

@@ -279,6 +279,7 @@ func restartKeys(old, new *Config) []string {
 		"agent.firstMessageTimeout": old.Agent.FirstMessageTimeout != new.Agent.FirstMessageTimeout,
 		"agent.sessionTimeout":      old.Agent.SessionTimeout != new.Agent.SessionTimeout,
 		"agent.maxSessions":         old.Agent.MaxSessions != new.Agent.MaxSessions,
+		"agent.allowedNetworks":     !slices.Equal(old.Agent.AllowedNetworks, new.Agent.AllowedNetworks),
 		"wsman":                     old.WSMAN != new.WSMAN,
 		"custody":                   !reflect.DeepEqual(old.Custody, new.Custody),
 		"log.format":                old.Log.Format != new.Log.Format,

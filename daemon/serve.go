@@ -149,7 +149,8 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 		handler = b.refuseWhenStale(announceStart(flows, log))
 	}
 	b.agents = agent.NewServer(agent.Config{AppVersion: version, FirstMessageTimeout: cfg.Agent.FirstMessageTimeout,
-		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, Logger: agentLogger(log)}, handler)
+		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, AllowedNetworks: cfg.Agent.allowedNetworks(),
+		Logger: agentLogger(log)}, handler)
 
 	passed, err := passedListeners(log, "agent", "admin")
 	if err != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -171,4 +172,21 @@ func FuzzParseMethod(f *testing.F) {
 			t.Fatalf("verb %q not from %q", m.Verb, line)
 		}
 	})
+}
+
+func TestAdmitNetwork(t *testing.T) {
+	srv := NewServer(Config{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("fd00::/8")}}, nil)
+	for remote, ok := range map[string]bool{"10.1.2.3:5000": true, "10.2.0.1:5000": false, "[::ffff:10.1.0.9]:1": true,
+		"[fd00::1]:1": true, "[2001:db8::1]:1": false, "garbage": false} {
+		err := srv.admitNetwork(remote)
+		if (err == nil) != ok {
+			t.Errorf("%s: err = %v, want admitted %v", remote, err, ok)
+		}
+		if err != nil && remote == "10.2.0.1:5000" && err.Error() != "Error: this box serves agents from 10.1.0.0/16, fd00::/8 only; this PC's address 10.2.0.1 is not among them. Use the provisioning box of this PC's network segment." {
+			t.Errorf("text: %q", err)
+		}
+	}
+	if err := NewServer(Config{}, nil).admitNetwork("203.0.113.9:1"); err != nil {
+		t.Errorf("no list admits everyone: %v", err)
+	}
 }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +38,10 @@ type Config struct {
 	WriteTimeout        time.Duration // per frame written; default 10 s
 	CloseGrace          time.Duration // after the terminal message, how long to wait for the agent to close; default 2 s
 	MaxSessions         int           // live sessions at once; default 20,000
-	Logger              *slog.Logger
+	// AllowedNetworks, when not empty, are the only source networks agents may connect from (a box serves its
+	// own LAN segment); others get an `error` message saying so, and nothing else.
+	AllowedNetworks []netip.Prefix
+	Logger          *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -140,9 +145,41 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.cfg.Logger.Info("agent connection refused", "remote", r.RemoteAddr, "err", err)
 		return // the upgrader already answered with an HTTP error
 	}
+	if err := srv.admitNetwork(r.RemoteAddr); err != nil {
+		// Read the agent's first message before answering, so closing does not reset the connection under the
+		// agent's feet before it has read why.
+		_ = conn.SetReadDeadline(time.Now().Add(srv.cfg.WriteTimeout))
+		_, _ = readEnvelope(conn)
+		srv.refuse(conn, srv.cfg.Logger.With("remote", r.RemoteAddr), err)
+		_ = conn.Close()
+		return
+	}
 	// The session runs on a fresh goroutine and this one (net/http's, whose stack grew during the TLS handshake)
 	// ends: thousands of sessions waiting for AMT then cost a small stack each, not a handshake-sized one.
 	go srv.serveConn(conn, r.RemoteAddr)
+}
+
+// admitNetwork checks the agent's address against AllowedNetworks.
+func (srv *Server) admitNetwork(remote string) error {
+	if len(srv.cfg.AllowedNetworks) == 0 {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return clientErrorf("Error: this box cannot tell the agent's address (%s); it serves listed networks only", remote)
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range srv.cfg.AllowedNetworks {
+		if p.Contains(addr) {
+			return nil
+		}
+	}
+	nets := make([]string, len(srv.cfg.AllowedNetworks))
+	for i, p := range srv.cfg.AllowedNetworks {
+		nets[i] = p.String()
+	}
+	return clientErrorf("Error: this box serves agents from %s only; this PC's address %s is not among them. "+
+		"Use the provisioning box of this PC's network segment.", strings.Join(nets, ", "), addr)
 }
 
 func (srv *Server) serveConn(conn *websocket.Conn, remote string) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/amtedge/amtedge/appliance/agent"
 	"github.com/amtedge/amtedge/appliance/amtsim"
 	"github.com/amtedge/amtedge/appliance/provision"
 	"github.com/amtedge/amtedge/secrets"
@@ -439,5 +441,21 @@ func TestTLSTunnelIsRefusedForEveryCommand(t *testing.T) {
 	}
 	if dev.Snapshot().Mode != amtsim.ModeCCM {
 		t.Fatal("device changed")
+	}
+}
+
+func TestAgentFromAnotherNetworkIsRefused(t *testing.T) {
+	h := newHarness(t, harnessOptions{agent: agent.Config{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16")}}})
+	dev := h.device(amtsim.DeviceConfig{DHCPDNSSuffix: corpSuffix})
+	res := h.run(amtsim.AgentConfig{Profile: "ccm"}, dev)
+	want := "Error: this box serves agents from 10.20.0.0/16 only; this PC's address 127.0.0.1 is not among them."
+	if res.Method != "error" || !strings.HasPrefix(res.Status, want) {
+		t.Fatalf("%s %q (%v)", res.Method, res.Status, res.Err)
+	}
+	if dev.Snapshot().Requests != 0 {
+		t.Fatal("a refused agent's device was talked to")
+	}
+	if !strings.Contains(h.logBuf.String(), "agent request refused") {
+		t.Error("the refusal was not logged")
 	}
 }
