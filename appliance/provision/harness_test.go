@@ -159,7 +159,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	log := slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := opts.cfg
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = 2 * time.Second
+		cfg.RequestTimeout = 5 * time.Second
 	}
 	acfg := opts.agent
 	acfg.Logger = log

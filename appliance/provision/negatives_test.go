@@ -235,7 +235,7 @@ func TestAMTNeverAnswers(t *testing.T) {
 	h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: 150 * time.Millisecond, Attempts: 3}})
 	dev := h.device(amtsim.DeviceConfig{DHCPDNSSuffix: corpSuffix, Fault: func(amtsim.Call) amtsim.Fault { return amtsim.Fault{Unheard: true} }})
 	start := time.Now()
-	res := h.run(amtsim.AgentConfig{Profile: "ccm", FirstByteTimeout: 50 * time.Millisecond}, dev)
+	res := h.run(amtsim.AgentConfig{Profile: "ccm", FirstByteTimeout: 2 * time.Second}, dev)
 	if res.Method != "error" || !strings.Contains(res.Status, "read AMT general settings: AMT did not answer through the agent in time") {
 		t.Fatalf("%s %q", res.Method, res.Status)
 	}
@@ -305,11 +305,11 @@ func TestNothingIsSentWhenThePasswordCannotBeStored(t *testing.T) {
 }
 
 func TestLostAdminSetupReplyIsResolvedByReadingTheMode(t *testing.T) {
-	h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: time.Second}})
+	h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: 3 * time.Second}})
 	dev := h.device(amtsim.DeviceConfig{DHCPDNSSuffix: corpSuffix, Fault: func(c amtsim.Call) amtsim.Fault {
 		return amtsim.Fault{Drop: strings.HasSuffix(c.Action, "/AdminSetup")}
 	}}, "corp")
-	res := h.run(amtsim.AgentConfig{Profile: "acm", FirstByteTimeout: 100 * time.Millisecond}, dev)
+	res := h.run(amtsim.AgentConfig{Profile: "acm", FirstByteTimeout: 2 * time.Second}, dev)
 	if !res.Succeeded() {
 		t.Fatalf("%s %q", res.Method, res.Status)
 	}
@@ -328,11 +328,11 @@ func TestLostAdminSetupReplyIsResolvedByReadingTheMode(t *testing.T) {
 }
 
 func TestUnheardSetupLeavesNoConfirmedPassword(t *testing.T) {
-	h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: time.Second}})
+	h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: 3 * time.Second}})
 	dev := h.device(amtsim.DeviceConfig{DHCPDNSSuffix: corpSuffix, Fault: func(c amtsim.Call) amtsim.Fault {
 		return amtsim.Fault{Unheard: strings.HasSuffix(c.Action, "/Setup")}
 	}})
-	res := h.run(amtsim.AgentConfig{Profile: "ccm", FirstByteTimeout: 100 * time.Millisecond}, dev)
+	res := h.run(amtsim.AgentConfig{Profile: "ccm", FirstByteTimeout: 2 * time.Second}, dev)
 	if res.Method != "error" || !strings.HasPrefix(res.Status, "Failed to activate in client control mode.") {
 		t.Fatalf("%s %q", res.Method, res.Status)
 	}
@@ -345,11 +345,11 @@ func TestUnheardSetupLeavesNoConfirmedPassword(t *testing.T) {
 }
 
 func TestLostMEBxReplyKeepsThePasswordPending(t *testing.T) {
-	h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: time.Second}})
+	h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: 3 * time.Second}})
 	dev := h.device(amtsim.DeviceConfig{DHCPDNSSuffix: corpSuffix, Fault: func(c amtsim.Call) amtsim.Fault {
 		return amtsim.Fault{Drop: strings.HasSuffix(c.Action, "/SetMEBxPassword")}
 	}}, "corp")
-	res := h.run(amtsim.AgentConfig{Profile: "acm", FirstByteTimeout: 100 * time.Millisecond}, dev)
+	res := h.run(amtsim.AgentConfig{Profile: "acm", FirstByteTimeout: 2 * time.Second}, dev)
 	if !res.Succeeded() || !strings.Contains(res.Components["Activation"].Details, "The MEBx password was not set") {
 		t.Fatalf("%s %q %+v", res.Method, res.Status, res.Components["Activation"])
 	}
@@ -388,7 +388,7 @@ func TestLostSetAdminAclEntryExReplyIsResolvedByTheNewPassword(t *testing.T) {
 		{"request lost: the device kept the old one", amtsim.Fault{Unheard: true}, secrets.Abandoned},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: time.Second}})
+			h := newHarness(t, harnessOptions{cfg: provision.Config{RequestTimeout: 3 * time.Second}})
 			const old = "Old-Passw0rd!"
 			dev := h.device(amtsim.DeviceConfig{Mode: amtsim.ModeACM, AdminPassword: old, Fault: func(c amtsim.Call) amtsim.Fault {
 				if strings.HasSuffix(c.Action, "/SetAdminAclEntryEx") {
@@ -397,7 +397,7 @@ func TestLostSetAdminAclEntryExReplyIsResolvedByTheNewPassword(t *testing.T) {
 				return amtsim.Fault{}
 			}})
 			uuid := dev.Config().UUID
-			res := h.run(amtsim.AgentConfig{Command: "maintenance", Task: "changepassword", Password: old, Force: true, FirstByteTimeout: 100 * time.Millisecond}, dev)
+			res := h.run(amtsim.AgentConfig{Command: "maintenance", Task: "changepassword", Password: old, Force: true, FirstByteTimeout: 2 * time.Second}, dev)
 			cur := h.current(uuid)
 			if cur.State != tc.want {
 				t.Fatalf("state %s, want %s (%s %q)", cur.State, tc.want, res.Method, res.Status)
