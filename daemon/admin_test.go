@@ -31,23 +31,7 @@ import (
 // startAdminBox starts a box on the test site with a JSON log (to read the metrics record back) and returns it.
 func startAdminBox(t *testing.T, extra string) (*box, *testSite, *syncBuffer) {
 	t.Helper()
-	t.Setenv("RUNTIME_DIRECTORY", "")
-	s := newTestSite(t)
-	cfg, err := loadConfig(s.config(t, "127.0.0.1:0", extra))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	b, err := startBox(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.shutdown(5 * time.Second); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return b, s, logs
+	return startSiteBox(t, extra, func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) })
 }
 
 // adminClient trusts the box's self-signed certificate.

@@ -19,6 +19,13 @@ import (
 // startControlBox starts a box on the test site (static passwords the test knows) with extra config YAML.
 func startControlBox(t *testing.T, extra string) (*box, *testSite, *syncBuffer) {
 	t.Helper()
+	return startSiteBox(t, extra, func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) })
+}
+
+// startSiteBox starts a box on the test site with extra config YAML, logging through the given handler into the
+// returned buffer; it is shut down when the test ends.
+func startSiteBox(t *testing.T, extra string, handler func(io.Writer) slog.Handler) (*box, *testSite, *syncBuffer) {
+	t.Helper()
 	t.Setenv("RUNTIME_DIRECTORY", "")
 	s := newTestSite(t)
 	cfg, err := loadConfig(s.config(t, "127.0.0.1:0", extra))
@@ -26,7 +33,7 @@ func startControlBox(t *testing.T, extra string) (*box, *testSite, *syncBuffer) 
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	b, err := startBox(context.Background(), cfg, slog.New(handler(logs)))
 	if err != nil {
 		t.Fatal(err)
 	}
