@@ -99,7 +99,8 @@ func newControlClient(path string) *controlClient {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &controlClient{path: path, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	// Longer than the box's own bound on `sync now` (2 minutes), so the box's answer is what the user sees.
+	return &controlClient{path: path, http: &http.Client{Transport: tr, Timeout: 3 * time.Minute}}
 }
 
 // get fetches an API path; a non-2xx answer becomes an error carrying the box's message.

@@ -79,7 +79,7 @@ func journaldChild(t *testing.T) {
 		if _, err := os.Stat("/run/systemd/journal/socket"); err == nil {
 			break
 		}
-		if i == 100 {
+		if i == 600 { // 30 s
 			t.Fatalf("systemd-journald made no socket:\n%s", jdOut.String())
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -96,31 +96,48 @@ func journaldChild(t *testing.T) {
 	uuid := amtsim.DeviceUUID("jd-acm", 0)
 	// A failed activation (the device does not trust the root) for the STEP field.
 	failed := site.activateUntrusted(t, p.url, "jd-untrusted")
-	time.Sleep(1500 * time.Millisecond) // at least one metrics record after the activations
-	p.signal(t, syscall.SIGTERM)
-	if err := p.wait(t, 20*time.Second); err != nil {
-		t.Fatalf("box exit: %v\n%s", err, p.stderr.String())
-	}
-
 	machineID, err := os.ReadFile("/etc/machine-id")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join("/run/log/journal", strings.TrimSpace(string(machineID)))
-	out, err := exec.Command("journalctl", "--directory", dir, "-o", "json", "SYSLOG_IDENTIFIER=amtedge").Output()
-	if err != nil {
-		t.Fatalf("journalctl: %v", err)
-	}
-	var records []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("journalctl json: %v", err)
+	var out []byte
+	read := func() []map[string]any {
+		t.Helper()
+		o, err := exec.Command("journalctl", "--directory", dir, "-o", "json", "SYSLOG_IDENTIFIER=amtedge").Output()
+		if err != nil {
+			t.Fatalf("journalctl: %v", err)
 		}
-		records = append(records, r)
+		out = o
+		var recs []map[string]any
+		sc := bufio.NewScanner(bytes.NewReader(o))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var r map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatalf("journalctl json: %v", err)
+			}
+			recs = append(recs, r)
+		}
+		return recs
 	}
+	// Wait (bounded, generously: CI machines are loaded) for a metrics record written after both activations.
+	var m map[string]any
+	for deadline := time.Now().Add(60 * time.Second); m == nil; time.Sleep(200 * time.Millisecond) {
+		for _, r := range read() {
+			if r["EVENT"] == events.Metrics && r["ACTIVATIONS_ACM_SUCCEEDED"] == "1" && r["ACTIVATIONS_ACM_FAILED"] == "1" && r["SESSIONS_LIVE"] == "0" {
+				m = r
+			}
+		}
+		if m == nil && time.Now().After(deadline) {
+			t.Fatalf("no metrics record after the activations:\n%s", out)
+		}
+	}
+	p.signal(t, syscall.SIGTERM)
+	if err := p.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("box exit: %v\n%s", err, p.stderr.String())
+	}
+	records := read()
 	find := func(event, device string) map[string]any {
 		for _, r := range records {
 			if r["EVENT"] == event && (device == "" || r["DEVICE_UUID"] == device) {
@@ -153,7 +170,6 @@ func journaldChild(t *testing.T) {
 	if bad["STEP"] == nil || bad["STEP"] == "" {
 		t.Errorf("failed activation record lacks STEP: %v", bad)
 	}
-	m := find(events.Metrics, "")
 	expect(m, map[string]string{"MESSAGE_ID": id(events.Metrics), "ACTIVATIONS_ACM_SUCCEEDED": "1", "ACTIVATIONS_ACM_FAILED": "1",
 		"SEAL_MODE": "software", "VAULT": "not_configured", "SESSIONS_LIVE": "0", "CERT_FIRST_EXPIRY_DOMAIN": "demo"})
 	for _, k := range []string{"WSMAN_EXCHANGES_TOTAL", "FAILURES_BY_STEP", "SESSION_DURATION_P50_MS", "CERT_DAYS_LEFT_MIN", "UPTIME_S",

@@ -282,6 +282,7 @@ func restartKeys(old, new *Config) []string {
 		"agent.allowedNetworks":     !slices.Equal(old.Agent.AllowedNetworks, new.Agent.AllowedNetworks),
 		"wsman":                     old.WSMAN != new.WSMAN,
 		"custody":                   !reflect.DeepEqual(old.Custody, new.Custody),
+		"vault":                     old.Vault != new.Vault,
 		"log.format":                old.Log.Format != new.Log.Format,
 		"log.output":                old.Log.Output != new.Log.Output,
 		"control.socket":            old.Control != new.Control,

@@ -63,28 +63,30 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 
 // box is one running appliance: its store, its listeners and the flows behind them.
 type box struct {
-	cfg       *Config // the effective configuration; replaced on reload (only by the lifecycle loop)
-	log       *slog.Logger
-	level     *slog.LevelVar    // the logger's level, when reloadable; nil in tests that pass their own logger
-	store     *cache.Store      // nil when degraded
-	degraded  string            // why the sealed store could not be opened; "" when it is open
-	syncer    *vaultsync.Syncer // nil without Vault (or degraded)
-	stopSync  context.CancelFunc
-	syncDone  chan struct{}
-	catalog   *siteCatalog
-	inventory *inventory.Inventory
-	stats     *stats
-	agents    *agent.Server
-	http      *http.Server
-	listener  net.Listener
-	activated bool // the listener came from systemd (socket activation)
-	control   *controlServer
-	admin     *adminServer // nil when admin.listen is ""
-	cert      atomic.Pointer[tls.Certificate]
-	certFile  string
-	demoRoot  string
-	started   time.Time
-	served    chan error
+	cfg      *Config // the effective configuration; replaced on reload (only by the lifecycle loop)
+	log      *slog.Logger
+	level    *slog.LevelVar    // the logger's level, when reloadable; nil in tests that pass their own logger
+	store    *cache.Store      // nil when degraded
+	degraded string            // why the sealed store could not be opened; "" when it is open
+	syncer   *vaultsync.Syncer // nil without Vault (or degraded)
+	// vaultConfigured is whether the box started with a Vault (a reload does not change it).
+	vaultConfigured bool
+	stopSync        context.CancelFunc
+	syncDone        chan struct{}
+	catalog         *siteCatalog
+	inventory       *inventory.Inventory
+	stats           *stats
+	agents          *agent.Server
+	http            *http.Server
+	listener        net.Listener
+	activated       bool // the listener came from systemd (socket activation)
+	control         *controlServer
+	admin           *adminServer // nil when admin.listen is ""
+	cert            atomic.Pointer[tls.Certificate]
+	certFile        string
+	demoRoot        string
+	started         time.Time
+	served          chan error
 	// extraHealthCheck, when set, runs inside the watchdog's health check (tests wedge the box with it).
 	extraHealthCheck func()
 }
@@ -226,6 +228,17 @@ func (b *box) openStore(ctx context.Context, stateDir string) error {
 	}
 	b.store, err = cache.Open(storePath(stateDir), dek)
 	clear(dek)
+	if errors.Is(err, cache.ErrWrongKey) {
+		// The state file was sealed with another key (its key file was lost or replaced): the same degraded state
+		// as an unsealable key, not a crash loop.
+		b.degraded = "the data-encryption key does not open the state file (its key was lost or replaced)"
+		if created {
+			b.degraded = "the state file's data-encryption key is missing; a new key cannot open it"
+		}
+		log.Error("the sealed store cannot be opened: the box provisions nothing until `amtedge store recover`",
+			"event", events.SealDegraded, "err", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("open the sealed store: %w", err)
 	}

@@ -74,22 +74,33 @@ func storeCheck(ctx context.Context, cfg *Config, stdout io.Writer) error {
 func storeRecover(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	stateDir := cfg.path(cfg.StateDir)
 	sealer := cfg.sealer()
+	dbPath := storePath(stateDir)
+	if _, err := cache.OutboxLength(dbPath); errors.Is(err, cache.ErrLocked) {
+		return fmt.Errorf("%w; stop the service first (systemctl stop amtedge)", err)
+	}
 	dek, err := sealer.Unseal(ctx)
 	if err == nil {
+		store, oerr := cache.Open(dbPath, dek)
 		clear(dek)
-		fmt.Fprintln(stdout, "the store's key unseals: nothing to recover (run amtedge store check to verify the store)")
-		return nil
-	}
-	if !errors.Is(err, seal.ErrUnsealRefused) {
+		if oerr == nil {
+			store.Close()
+			fmt.Fprintln(stdout, "the store's key unseals and opens the store: nothing to recover (run amtedge store check to verify it)")
+			return nil
+		}
+		if !errors.Is(oerr, cache.ErrWrongKey) {
+			return fmt.Errorf("the store cannot be opened, and not because of its key — fix this first: %w", oerr)
+		}
+		fmt.Fprintf(stdout, "the key unseals but does not open the store: %v\n", oerr)
+	} else if errors.Is(err, seal.ErrUnsealRefused) {
+		fmt.Fprintf(stdout, "the store's key cannot be unsealed: %v\n", err)
+	} else {
 		return fmt.Errorf("the store's key cannot be read, and not because it was refused — fix this first: %w", err)
 	}
-	fmt.Fprintf(stdout, "the store's key cannot be unsealed: %v\n", err)
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	keyPath := seal.TPMBlobPath(stateDir)
 	if cfg.Custody.Seal == "software" {
 		keyPath = seal.NewSoftwareIn(stateDir).Path()
 	}
-	dbPath := storePath(stateDir)
 	queued, qerr := cache.OutboxLength(dbPath)
 	for _, p := range []string{dbPath, keyPath} {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
@@ -125,7 +136,7 @@ func storeRecover(ctx context.Context, cfg *Config, stdout io.Writer) error {
 	default:
 		fmt.Fprintln(stdout, "the old store had no writes waiting for Vault")
 	}
-	fmt.Fprintln(stdout, "new key and store created; start the service: the site's domains and profiles are imported again")
+	fmt.Fprintln(stdout, "new key and store created; (re)start the service: the site's domains and profiles are imported again")
 	return nil
 }
 

@@ -47,7 +47,7 @@ func runSWTPM(tb testing.TB, sock, stateDir string) (stop func()) {
 		tb.Fatal(err)
 	}
 	stop = func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if c, err := net.Dial("unix", sock); err == nil {
 			c.Close()
 			return stop

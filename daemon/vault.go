@@ -57,7 +57,9 @@ func (c *Config) vaultClientConfig() vault.Config {
 // box never waits for Vault: it provisions from the sealed cache, and writes queue in the outbox until Vault
 // takes them.
 func (b *box) startVault() error {
-	if !b.cfg.Vault.configured() || b.store == nil {
+	// Kept apart from b.cfg, which a reload replaces while status, metrics and sessions read these.
+	b.vaultConfigured = b.cfg.Vault.configured()
+	if !b.vaultConfigured || b.store == nil {
 		return nil
 	}
 	vcfg := b.cfg.vaultClientConfig()
@@ -97,7 +99,7 @@ func (b *box) stopVault() {
 // vaultState says how the central Vault is doing, for status, metrics and the API.
 func (b *box) vaultState() (word string, reachable bool, detail string) {
 	if b.syncer == nil {
-		if b.cfg.Vault.configured() {
+		if b.vaultConfigured {
 			return "unavailable", false, "the sealed store is not open"
 		}
 		return "not configured", false, ""
@@ -171,6 +173,7 @@ func (b *box) refuseWhenStale(next agent.Handler) agent.Handler {
 	if b.syncer == nil || b.cfg.Vault.WhenStale != "refuse" {
 		return next
 	}
+	maxAge := b.cfg.Vault.MaxAge // captured: a reload replaces b.cfg while sessions run
 	return agent.HandlerFunc(func(ctx context.Context, s *agent.Session) {
 		if st := b.syncer.State(); st.Stale {
 			last := "never"
@@ -179,7 +182,7 @@ func (b *box) refuseWhenStale(next agent.Handler) agent.Handler {
 			}
 			_ = s.Refuse(fmt.Sprintf("Device %s: this box's copy of the central secrets is stale (last complete pull from Vault: %s; "+
 				"vault.maxAge %s) and it is set to refuse work then (vault.whenStale: refuse). Restore its access to Vault, "+
-				"or run amtedge sync now on the box.", s.Request().Payload.UUID, last, b.cfg.Vault.MaxAge))
+				"or run amtedge sync now on the box.", s.Request().Payload.UUID, last, maxAge))
 			return
 		}
 		next.Serve(ctx, s)

@@ -100,7 +100,7 @@ func (s *swtpm) start(t *testing.T) {
 	}
 	s.cmd = cmd
 	t.Cleanup(func() { s.stop(t) })
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.Dial("unix", s.sock)
 		if err == nil {

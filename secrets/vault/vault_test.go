@@ -371,7 +371,7 @@ func TestTLS(t *testing.T) {
 		"no CA":          {Address: addr, ClientCertFile: pki.clientCert, ClientKeyFile: pki.clientKey},
 		"no client cert": {Address: addr, CAFile: pki.ca},
 	} {
-		cfg.Auth, cfg.Prefix, cfg.CallTimeout, cfg.Logger = auth, testPrefix, 2*time.Second, testLogger(t)
+		cfg.Auth, cfg.Prefix, cfg.CallTimeout, cfg.Logger = auth, testPrefix, 15*time.Second, testLogger(t)
 		c, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)

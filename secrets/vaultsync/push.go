@@ -23,6 +23,10 @@ type PushResult struct {
 	Retries int // check-and-set conflicts retried
 }
 
+// contactedVault reports whether the drain called Vault at all: an empty outbox, or one holding only domain and
+// profile entries (acknowledged without a write), says nothing about Vault's health.
+func (r PushResult) contactedVault() bool { return r.Written+r.Same+r.Deleted+r.Retries > 0 }
+
 // Push drains the outbox into Vault once, returning when every entry it read is acknowledged or an error stops
 // it.
 //
@@ -51,7 +55,7 @@ func (s *Syncer) Push(ctx context.Context) (PushResult, error) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
 	res, err := s.push(ctx)
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && (err != nil || res.contactedVault()) {
 		s.observe("push", err)
 		if err == nil {
 			s.mu.Lock()

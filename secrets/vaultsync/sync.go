@@ -292,7 +292,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 			return failUntil
 		}
 		if now := s.cfg.Now(); !now.Before(nextPush) {
-			_, err := s.Push(ctx)
+			pushed, err := s.Push(ctx)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -300,8 +300,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 				nextPush = until
 			} else {
 				nextPush = s.cfg.Now().Add(s.cfg.PollInterval)
-				if err == nil {
-					backoff = s.cfg.MinBackoff
+				if err == nil && pushed.contactedVault() {
+					backoff = s.cfg.MinBackoff // only an answer from Vault ends the backoff
 				}
 			}
 		}

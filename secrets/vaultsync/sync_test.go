@@ -46,7 +46,7 @@ func newEnv(tb testing.TB, cfg Config) *env {
 	tb.Cleanup(func() { st.Close() })
 	e.store = st
 	quiet := slog.New(slog.NewTextHandler(e.logs, nil))
-	vc, err := vault.New(vault.Config{Address: e.v.Addr, Auth: e.auth, Prefix: testPrefix, CallTimeout: 2 * time.Second, Logger: quiet})
+	vc, err := vault.New(vault.Config{Address: e.v.Addr, Auth: e.auth, Prefix: testPrefix, CallTimeout: 15 * time.Second, Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func Start(tb testing.TB, port int) *DevVault {
 			tb.Logf("vault server output:\n%s", out.String())
 		}
 	})
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := &http.Client{Timeout: 60 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := hc.Get(v.Addr + "/v1/sys/health")
@@ -119,7 +119,7 @@ func Start(tb testing.TB, port int) *DevVault {
 			tb.Fatalf("vault server not healthy on %s after 20 s\n%s", addr, out.String())
 		}
 	}
-	root, err := api.NewClient(&api.Config{Address: v.Addr, HttpClient: hc, Timeout: 10 * time.Second})
+	root, err := api.NewClient(&api.Config{Address: v.Addr, HttpClient: hc, Timeout: 60 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
