@@ -208,3 +208,50 @@ func TestTPMSealDegradedAndRecover(t *testing.T) {
 		t.Fatalf("store recover on a healthy store: exit %d\n%s", code, out.String())
 	}
 }
+
+// TestLostKeyFileStartsDegraded: the software key file is deleted (or replaced) while the state file stays — the
+// box must start degraded rather than crash-loop, and store recover must bring it back.
+func TestLostKeyFileStartsDegraded(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "amtedge.yaml")
+	if err := os.WriteFile(cfgPath, []byte("stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: ''}\n"+
+		"custody: {seal: software, standalone: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := startBox(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.shutdown(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "state", "dek")); err != nil {
+		t.Fatal(err)
+	}
+	b, err = startBox(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("a lost key file must start the box degraded, not fail: %v", err)
+	}
+	if !strings.Contains(b.degraded, "key is missing") {
+		t.Fatalf("degraded = %q", b.degraded)
+	}
+	if err := b.shutdown(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"store", "recover", "--config", cfgPath}, &out, &out); code != 0 || !strings.Contains(out.String(), "does not open the store") {
+		t.Fatalf("store recover: exit %d\n%s", code, out.String())
+	}
+	b, err = startBox(context.Background(), cfg, log)
+	if err != nil || b.degraded != "" {
+		t.Fatalf("after recover: %v %q", err, b.degraded)
+	}
+	if err := b.shutdown(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
