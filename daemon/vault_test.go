@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -138,7 +137,7 @@ func TestStaleSecretsCanRefuseWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuilder{b: &strings.Builder{}}
+	logs := &syncBuffer{}
 	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -158,22 +157,4 @@ func TestStaleSecretsCanRefuseWork(t *testing.T) {
 		!strings.Contains(out.String(), "pull from Vault") {
 		t.Fatalf("sync now against a dead Vault: exit %d: %s", code, out.String())
 	}
-}
-
-// lockedBuilder is a log sink safe for the box's goroutines.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  *strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
