@@ -58,10 +58,48 @@ const (
 	OutboxBacklog         = "outbox_backlog"
 	OutboxBacklogCleared  = "outbox_backlog_cleared"
 	VaultPushConflict     = "vault_push_conflict"
+	CatalogChanged        = "catalog_changed"
+	AdminLogin            = "admin_login"
+	AdminLoginFailed      = "admin_login_failed"
+	AdminAccountChanged   = "admin_account_changed"
+	AdminTokenChanged     = "admin_token_changed"
+	AdminRequestRefused   = "admin_request_refused"
+	PasswordRevealed      = "password_revealed"
 )
 
 // list is the catalog. It is only read: All and Lookup hand out copies.
 var list = []Event{
+	{CatalogChanged, "b715b75d742545939af1a7ac5c4ec273", PriNotice,
+		"A profile or domain was changed through the admin API",
+		"ACTOR (an admin account, an API token or the local CLI) created, changed or deleted (ACTION) the\n" +
+			"profile or domain (KIND) named NAME through the admin API or the web UI. Its secrets went to the\n" +
+			"sealed store and, with a Vault, to the outbox. Nothing to do unless the change was not expected."},
+	{AdminLogin, "65fb354691d74c98b115f34da7d5c018", PriNotice,
+		"Admin signed in to the web UI",
+		"The admin account USER signed in from REMOTE_ADDR. Sessions end after admin.sessionIdle without use\n" +
+			"and after admin.sessionMax in any case."},
+	{AdminLoginFailed, "59e744bfbb3d4def8ff330fe082742b7", PriWarning,
+		"Admin sign-in refused",
+		"A sign-in from REMOTE_ADDR was refused (REASON: a wrong user name or password, or too many attempts\n" +
+			"from that address, which are then refused for a while without checking). Repeated records from one\n" +
+			"address are someone guessing; restrict admin.listen to the operators' network."},
+	{AdminAccountChanged, "9bf03181911e434e81a4b4e6075fd4b0", PriNotice,
+		"Admin account created or its password changed",
+		"The admin account USER was created (amtedge admin init) or its password was changed (ACTION). Every\n" +
+			"browser session of the account ended with it."},
+	{AdminTokenChanged, "2ec1b3c3c3684eb89d257beb30374805", PriNotice,
+		"Admin API token created or revoked",
+		"The API token NAME (scope SCOPE) was created or revoked (ACTION). Automation using a revoked token\n" +
+			"gets 401 from then on."},
+	{AdminRequestRefused, "9ed0cf9631264be5892546b540a2fb46", PriWarning,
+		"Admin request refused: cross-origin or without a CSRF token",
+		"A request to the admin listener from REMOTE_ADDR carried a session cookie but came from another origin\n" +
+			"(ORIGIN), or changed state without the session's CSRF token (REASON). Browsers do this only when a page\n" +
+			"of another site tries to use an operator's session: check what the operator had open."},
+	{PasswordRevealed, "5259c16ec4714cb48ae8762445099af1", PriNotice,
+		"A device's stored AMT password was revealed",
+		"USER asked the web UI to show the stored AMT (and MEBx) password of the device in DEVICE_UUID. This\n" +
+			"record is the audit trail of who saw which device's password, and when."},
 	{SecretsStale, "a0f775e8cd514c68b1ae28bc601d07c4", PriWarning,
 		"The box's copy of the central secrets is stale",
 		"No complete pull from the site's Vault for longer than vault.maxAge (LAST_PULL says when the last one\n" +
