@@ -83,6 +83,9 @@ func (e *ValidationError) Error() string {
 type ConflictError struct {
 	Msg     string
 	Current any
+	// VersionMismatch is set when the conflict is a stale version (the API answers 412 when that version came
+	// from If-Match); it is false for an entry the site file manages (always 409).
+	VersionMismatch bool
 }
 
 func (e *ConflictError) Error() string { return e.Msg }

@@ -1,13 +1,17 @@
-// Package web is the box's read-only JSON API: health, live sessions, devices with their activation records,
-// and the profiles and domains under RPS's admin routes and field names (/api/v1/admin/profiles,
-// /api/v1/admin/domains), with RPS's paging ($top, $skip, $count) and error shapes. The daemon serves it on its
-// local control socket, where the CLI reads it.
+// Package web is the box's JSON API: health, live sessions, devices with their activation records, and the
+// profiles and domains under RPS's admin routes and field names (/api/v1/admin/profiles, /api/v1/admin/domains),
+// readable and writable as in RPS (POST, PATCH with versions, DELETE), with RPS's paging ($top, $skip, $count)
+// and error shapes, plus two box extensions for provisioning certificates (inspect an upload, report a stored
+// one). The daemon serves it on its local control socket, where the CLI uses it.
 //
 // It is built from small interfaces the daemon implements, so it never imports the daemon, and it holds no state
 // of its own.
 //
-// What it must never do: return a secret (profiles leave through profiles.Profile.Redacted; domains carry no
-// certificate or password field at all), or treat a device-supplied string (hostname, DNS suffix, status text)
+// Authentication is the caller's: the daemon wraps the handler in its own checks and names who asks with
+// WithActor, which the catalog records in its events.
+//
+// What it must never do: return a secret (profiles leave the catalog without passwords; domains carry no
+// certificate or password field at all; error texts come from the catalog, which quotes no secret), or treat a device-supplied string (hostname, DNS suffix, status text)
 // as anything but data: every response is JSON, encoded by encoding/json.
 package web
 
@@ -24,6 +28,7 @@ import (
 	"time"
 
 	"github.com/amtedge/amtedge/appliance/agent"
+	"github.com/amtedge/amtedge/appliance/catalog"
 	"github.com/amtedge/amtedge/appliance/inventory"
 	"github.com/amtedge/amtedge/appliance/profiles"
 )
@@ -58,15 +63,6 @@ type Outbox struct {
 	Error  string     `json:"error,omitempty"` // the outbox could not be read (degraded store)
 }
 
-// Domain is a domain in RPS's AMTDomain shape, without provisioningCert or provisioningCertPassword.
-type Domain struct {
-	ProfileName    string    `json:"profileName"` // the domain's name, as RPS calls it
-	DomainSuffix   string    `json:"domainSuffix"`
-	ExpirationDate time.Time `json:"expirationDate"`
-	TenantID       string    `json:"tenantId"`
-	Version        string    `json:"version"`
-}
-
 // StatusSource reports the box's state.
 type StatusSource interface {
 	Status(ctx context.Context) Status
@@ -83,10 +79,22 @@ type DeviceSource interface {
 	Device(uuid string) []inventory.Record
 }
 
-// CatalogSource lists the box's profiles and domains. Profiles may carry passwords: the handler redacts them.
-type CatalogSource interface {
-	Profiles() []profiles.Profile
-	Domains() []Domain
+// Catalog is the box's profiles and domains, readable and writable (*catalog.Catalog implements it). Its errors
+// decide the answer: *catalog.ValidationError → 400, catalog.ErrNotFound → 404, *catalog.ConflictError → 409
+// (412 for a stale If-Match), catalog.ErrStoreUnavailable → 503, anything else → 500.
+type Catalog interface {
+	ProfileList() []catalog.ProfileEntry
+	ProfileByName(name string) (catalog.ProfileEntry, error)
+	DomainList() []catalog.Domain
+	DomainByName(name string) (catalog.Domain, error)
+	CreateProfile(ctx context.Context, body []byte, actor string) (catalog.ProfileEntry, error)
+	UpdateProfile(ctx context.Context, body []byte, ifMatch, actor string) (catalog.ProfileEntry, error)
+	DeleteProfile(ctx context.Context, name, actor string) error
+	CreateDomain(ctx context.Context, body []byte, actor string) (catalog.Domain, error)
+	UpdateDomain(ctx context.Context, body []byte, ifMatch, actor string) (catalog.Domain, error)
+	DeleteDomain(ctx context.Context, name, actor string) error
+	InspectPFX(pfx []byte, password, suffix string) catalog.CertReport
+	DomainCert(ctx context.Context, name string) (catalog.CertReport, error)
 }
 
 // SyncTrigger runs a pull from and a push to the central Vault now (`amtedge sync now`).
@@ -107,7 +115,7 @@ type Config struct {
 	Status   StatusSource
 	Sessions SessionSource
 	Devices  DeviceSource
-	Catalog  CatalogSource
+	Catalog  Catalog
 	Sync     SyncTrigger      // nil: the box has no Vault; POST /api/v1/sync answers 409
 	Now      func() time.Time // default time.Now
 }
@@ -173,7 +181,7 @@ type handler struct {
 	mux *http.ServeMux
 }
 
-// New returns the API handler. GET (and HEAD) read; the one action is POST /api/v1/sync.
+// New returns the API handler.
 func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -184,9 +192,17 @@ func New(cfg Config) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/devices", h.devices)
 	h.mux.HandleFunc("GET /api/v1/devices/{uuid}", h.device)
 	h.mux.HandleFunc("GET /api/v1/admin/profiles", h.profiles)
+	h.mux.HandleFunc("POST /api/v1/admin/profiles", h.createProfile)
+	h.mux.HandleFunc("PATCH /api/v1/admin/profiles", h.updateProfile)
 	h.mux.HandleFunc("GET /api/v1/admin/profiles/{name}", h.profile)
+	h.mux.HandleFunc("DELETE /api/v1/admin/profiles/{name}", h.deleteProfile)
 	h.mux.HandleFunc("GET /api/v1/admin/domains", h.domains)
+	h.mux.HandleFunc("POST /api/v1/admin/domains", h.createDomain)
+	h.mux.HandleFunc("PATCH /api/v1/admin/domains", h.updateDomain)
+	h.mux.HandleFunc("POST /api/v1/admin/domains/inspect", h.inspectPFX)
 	h.mux.HandleFunc("GET /api/v1/admin/domains/{name}", h.domain)
+	h.mux.HandleFunc("DELETE /api/v1/admin/domains/{name}", h.deleteDomain)
+	h.mux.HandleFunc("GET /api/v1/admin/domains/{name}/certificate", h.domainCert)
 	h.mux.HandleFunc("POST /api/v1/sync", h.syncNow)
 	return h
 }
@@ -208,12 +224,12 @@ func (h *handler) syncNow(w http.ResponseWriter, r *http.Request) {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && !(r.Method == http.MethodPost && r.URL.Path == "/api/v1/sync") {
-		w.Header().Set("Allow", "GET, HEAD")
-		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{"Method Not Allowed", r.Method + " is not served here: this API is read-only"})
-		return
-	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
+		if allow := h.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{"Method Not Allowed", r.Method + " is not served on " + r.URL.Path + "; it answers " + strings.Join(allow, ", ")})
+			return
+		}
 		WriteJSON(w, http.StatusNotFound, ErrorBody{"Not Found", "No route " + r.URL.Path})
 		return
 	}
@@ -241,7 +257,7 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 	if st.Seal.State != "ok" {
 		out.Status = "degraded"
 	}
-	for _, d := range h.cfg.Catalog.Domains() {
+	for _, d := range h.cfg.Catalog.DomainList() {
 		out.Domains = append(out.Domains, DomainHealth{Name: d.ProfileName, Suffix: d.DomainSuffix, Expires: d.ExpirationDate,
 			DaysLeft: int(math.Floor(d.ExpirationDate.Sub(now).Hours() / 24))})
 	}
@@ -295,40 +311,22 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, Device{UUID: uuid, Records: recs})
 }
 
-func (h *handler) redactedProfiles() []profiles.Profile {
-	list := h.cfg.Catalog.Profiles()
-	out := make([]profiles.Profile, len(list))
-	for i, p := range list {
-		out[i] = p.Redacted()
-	}
-	slices.SortFunc(out, func(a, b profiles.Profile) int { return strings.Compare(a.ProfileName, b.ProfileName) })
-	return out
-}
-
 func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
 	pg, errs := parsePaging(r.URL.Query())
 	if len(errs) > 0 {
 		WriteJSON(w, http.StatusBadRequest, ValidationErrors{errs})
 		return
 	}
-	writePage(w, pg, h.redactedProfiles())
+	writePage(w, pg, h.cfg.Catalog.ProfileList())
 }
 
 func (h *handler) profile(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	for _, p := range h.redactedProfiles() {
-		if p.ProfileName == name {
-			WriteJSON(w, http.StatusOK, p)
-			return
-		}
+	p, err := h.cfg.Catalog.ProfileByName(r.PathValue("name"))
+	if err != nil {
+		writeError(w, err, false)
+		return
 	}
-	WriteJSON(w, http.StatusNotFound, ErrorBody{"Not Found", "AMT profile " + name + " Not Found"})
-}
-
-func (h *handler) sortedDomains() []Domain {
-	list := slices.Clone(h.cfg.Catalog.Domains())
-	slices.SortFunc(list, func(a, b Domain) int { return strings.Compare(a.ProfileName, b.ProfileName) })
-	return list
+	writeVersioned(w, http.StatusOK, p.Version, p)
 }
 
 func (h *handler) domains(w http.ResponseWriter, r *http.Request) {
@@ -337,18 +335,16 @@ func (h *handler) domains(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusBadRequest, ValidationErrors{errs})
 		return
 	}
-	writePage(w, pg, h.sortedDomains())
+	writePage(w, pg, h.cfg.Catalog.DomainList())
 }
 
 func (h *handler) domain(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	for _, d := range h.sortedDomains() {
-		if d.ProfileName == name {
-			WriteJSON(w, http.StatusOK, d)
-			return
-		}
+	d, err := h.cfg.Catalog.DomainByName(r.PathValue("name"))
+	if err != nil {
+		writeError(w, err, false)
+		return
 	}
-	WriteJSON(w, http.StatusNotFound, ErrorBody{"Not Found", "Domain profile " + name + " Not Found"})
+	writeVersioned(w, http.StatusOK, d.Version, d)
 }
 
 // paging is RPS's OData-ish list window.

@@ -7,13 +7,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/amtedge/amtedge/appliance/agent"
+	"github.com/amtedge/amtedge/appliance/catalog"
 	"github.com/amtedge/amtedge/appliance/inventory"
 	"github.com/amtedge/amtedge/appliance/profiles"
+	"github.com/amtedge/amtedge/secrets/cache"
 )
 
 // Static passwords of the test profiles: no response may carry them.
@@ -32,19 +35,19 @@ type fakeSessions []agent.SessionInfo
 
 func (f fakeSessions) Sessions() []agent.SessionInfo { return f }
 
-type fakeCatalog struct {
-	profiles []profiles.Profile
-	domains  []Domain
-}
-
-func (f fakeCatalog) Profiles() []profiles.Profile { return f.profiles }
-func (f fakeCatalog) Domains() []Domain            { return f.domains }
-
 func ptr[T any](v T) *T { return &v }
 
 // newTestAPI has 30 devices (dev-00 … dev-29; the even ones failed), one of them with two records, two
 // profiles with static passwords, two domains and one live session.
 func newTestAPI(t *testing.T, sealState string) (http.Handler, *inventory.Inventory) {
+	t.Helper()
+	h, inv, _ := newTestAPIWithCatalog(t, sealState)
+	return h, inv
+}
+
+// newTestAPIWithCatalog is newTestAPI with its real catalog (a bbolt file and a sealed store in t.TempDir()):
+// the two profiles and two domains are site entries.
+func newTestAPIWithCatalog(t *testing.T, sealState string) (http.Handler, *inventory.Inventory, *catalog.Catalog) {
 	t.Helper()
 	inv := inventory.New(0)
 	for i := range 30 {
@@ -62,15 +65,25 @@ func newTestAPI(t *testing.T, sealState string) (http.Handler, *inventory.Invent
 	}
 	inv.Add(inventory.Record{ID: "r30", UUID: "dev-03", Verb: "deactivate", Started: now.Add(time.Hour), Ended: now.Add(time.Hour + time.Second),
 		Success: true, Status: "Deactivated.", Steps: []inventory.Step{{Name: "unprovision", Result: inventory.StepOK, Duration: 300 * time.Millisecond}}})
-	cat := fakeCatalog{
-		profiles: []profiles.Profile{
-			{ProfileName: "ccm", Activation: profiles.ActivationCCM, AMTPassword: testAMTPassword, DHCPEnabled: ptr(true)},
-			{ProfileName: "acm", Activation: profiles.ActivationACM, AMTPassword: testAMTPassword, MEBxPassword: testMEBxPassword, DHCPEnabled: ptr(true)},
-		},
-		domains: []Domain{
-			{ProfileName: "site-b", DomainSuffix: "b.example.test", ExpirationDate: now.Add(10 * 24 * time.Hour)},
-			{ProfileName: "site-a", DomainSuffix: "a.example.test", ExpirationDate: now.Add(400*24*time.Hour + time.Hour)},
-		},
+	dir := t.TempDir()
+	store, err := cache.Open(filepath.Join(dir, "amtedge.db"), make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cat, err := catalog.Open(catalog.Options{Path: filepath.Join(dir, "catalog.db"), Store: store, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	if err := cat.SetSite([]profiles.Profile{
+		{ProfileName: "ccm", Activation: profiles.ActivationCCM, AMTPassword: testAMTPassword, DHCPEnabled: ptr(true)},
+		{ProfileName: "acm", Activation: profiles.ActivationACM, AMTPassword: testAMTPassword, MEBxPassword: testMEBxPassword, DHCPEnabled: ptr(true)},
+	}, []catalog.SiteDomain{
+		{Name: "site-b", Suffix: "b.example.test", Expires: now.Add(10 * 24 * time.Hour)},
+		{Name: "site-a", Suffix: "a.example.test", Expires: now.Add(400*24*time.Hour + time.Hour)},
+	}); err != nil {
+		t.Fatal(err)
 	}
 	st := Status{Seal: Seal{Mode: "software", State: sealState}, Vault: Vault{State: "not configured"}, Outbox: Outbox{Length: 3},
 		Listen: "127.0.0.1:8080", Version: "test", Started: now.Add(-90 * time.Second)}
@@ -78,7 +91,7 @@ func newTestAPI(t *testing.T, sealState string) (http.Handler, *inventory.Invent
 		st.Seal.Reason = "tpm: unseal refused"
 	}
 	sessions := fakeSessions{{ID: "s1", UUID: "dev-99", Verb: "activate", Profile: "acm", Remote: "10.0.0.9:5555", Step: "AdminSetup", Started: now.Add(-3 * time.Second)}}
-	return New(Config{Status: fakeStatus{st}, Sessions: sessions, Devices: inv, Catalog: cat, Now: func() time.Time { return now }}), inv
+	return New(Config{Status: fakeStatus{st}, Sessions: sessions, Devices: inv, Catalog: cat, Now: func() time.Time { return now }}), inv, cat
 }
 
 func get(t *testing.T, h http.Handler, method, target string) (int, string) {
@@ -124,7 +137,7 @@ func TestHealth(t *testing.T) {
 		got.Listen != "127.0.0.1:8080" || got.Version != "test" || got.UptimeSeconds != 90 || got.Sessions != 1 {
 		t.Errorf("health = %+v", got)
 	}
-	if len(got.Domains) != 2 || got.Domains[0].Name != "site-b" || got.Domains[0].DaysLeft != 10 || got.Domains[1].DaysLeft != 400 {
+	if len(got.Domains) != 2 || got.Domains[1].Name != "site-b" || got.Domains[1].DaysLeft != 10 || got.Domains[0].DaysLeft != 400 {
 		t.Errorf("domains = %+v", got.Domains)
 	}
 	h, _ = newTestAPI(t, "degraded")
@@ -270,21 +283,21 @@ func TestProfilesAndDomains(t *testing.T) {
 		t.Errorf("domains: %d %s", code, body)
 	}
 	for _, d := range doms {
-		for _, k := range []string{"profileName", "domainSuffix", "expirationDate", "tenantId", "version"} {
+		for _, k := range []string{"profileName", "domainSuffix", "expirationDate", "tenantId", "version", "source"} {
 			if _, ok := d[k]; !ok {
 				t.Errorf("domain lacks %s: %v", k, d)
 			}
 		}
-		if len(d) != 5 {
+		if len(d) != 6 {
 			t.Errorf("domain has other fields than RPS's public ones: %v", d)
 		}
 	}
 	_, body = get(t, h, "GET", "/api/v1/admin/domains?$count=true&$top=1")
-	if p := decode[Page[Domain]](t, body); p.TotalCount != 2 || len(p.Data) != 1 || p.Data[0].ProfileName != "site-a" {
+	if p := decode[Page[catalog.Domain]](t, body); p.TotalCount != 2 || len(p.Data) != 1 || p.Data[0].ProfileName != "site-a" {
 		t.Errorf("domains page: %s", body)
 	}
 	code, body = get(t, h, "GET", "/api/v1/admin/domains/site-b")
-	if d := decode[Domain](t, body); code != 200 || d.DomainSuffix != "b.example.test" || !d.ExpirationDate.Equal(now.Add(240*time.Hour)) {
+	if d := decode[catalog.Domain](t, body); code != 200 || d.DomainSuffix != "b.example.test" || !d.ExpirationDate.Equal(now.Add(240*time.Hour)) {
 		t.Errorf("domain site-b: %d %s", code, body)
 	}
 	code, body = get(t, h, "GET", "/api/v1/admin/domains/nope")
@@ -302,9 +315,10 @@ func TestRoutesAndMethods(t *testing.T) {
 		{"GET", "/", 404},
 		{"GET", "/api/v1/nope", 404},
 		{"GET", "/api/v1/devices/", 404},
-		{"POST", "/api/v1/admin/profiles", 405},
-		{"DELETE", "/api/v1/admin/domains/site-a", 405},
-		{"PATCH", "/api/v1/admin/profiles", 405},
+		{"PUT", "/api/v1/admin/profiles", 405},
+		{"POST", "/api/v1/admin/domains/site-a", 405},
+		{"DELETE", "/api/v1/admin/profiles", 405},
+		{"GET", "/api/v1/sync", 405},
 		{"HEAD", "/api/v1/health", 200},
 	} {
 		code, body := get(t, h, tc.method, tc.target)
