@@ -17,12 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/amtedge/amtedge/appliance/agent"
+	"github.com/amtedge/amtedge/appliance/ui"
 	"github.com/amtedge/amtedge/appliance/web"
 )
 
-// The admin listener (admin.listen, default :8443; HTTPS, TLS 1.2 minimum): today it serves only Prometheus
-// GET /metrics. The web UI and the REST API (appliance/web, now only on the control socket) will join it here,
-// behind authentication; until then every other path answers 404 in the API's JSON error shape.
+// The admin listener (admin.listen, default :8443; HTTPS, TLS 1.2 minimum) serves the web UI (appliance/ui), the
+// REST API (appliance/web, RPS's admin routes and the box's own) behind admin accounts and API tokens
+// (appliance/access), and Prometheus GET /metrics.
 //
 // The metrics are read at scrape time from the same stats the journald metrics record reads (countRecord feeds
 // both), so a scrape and the record never disagree. They live in the admin server's own registry, not in
@@ -62,6 +63,11 @@ func (b *box) startAdmin(passed net.Listener) error {
 		closePassed(passed)
 		return err
 	}
+	handler, err := b.adminHandler()
+	if err != nil {
+		closePassed(passed)
+		return err
+	}
 	a := &adminServer{listener: passed, activated: passed != nil, served: make(chan struct{})}
 	a.cert.Store(own)
 	if a.listener == nil {
@@ -70,7 +76,7 @@ func (b *box) startAdmin(passed net.Listener) error {
 		}
 	}
 	a.srv = &http.Server{
-		Handler: b.adminHandler(),
+		Handler: handler,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if c := a.cert.Load(); c != nil {
 				return c, nil
@@ -92,7 +98,7 @@ func (b *box) startAdmin(passed net.Listener) error {
 		close(a.served)
 	}()
 	b.admin = a
-	b.log.Info("admin listener serving /metrics", "listen", a.listener.Addr().String(), "socket_activated", a.activated)
+	b.log.Info("admin listener serving the web UI, the REST API and /metrics", "listen", a.listener.Addr().String(), "socket_activated", a.activated)
 	return nil
 }
 
@@ -122,13 +128,15 @@ func adminCert(cfg *Config) (*tls.Certificate, error) {
 	return &cert, nil
 }
 
-// adminURL is the metrics URL shown in the banner.
+// adminURL is the admin listener's base URL shown in the banner (no trailing slash).
 func adminURL(addr net.Addr) string {
-	return strings.TrimSuffix(strings.Replace(agentURL(addr), "wss://", "https://", 1), "/activate") + "/metrics"
+	return strings.TrimSuffix(strings.Replace(agentURL(addr), "wss://", "https://", 1), "/activate")
 }
 
-// adminHandler routes the admin listener: GET /metrics, and 404 JSON for everything else (for now).
-func (b *box) adminHandler() http.Handler {
+// adminHandler routes the admin listener: Prometheus GET /metrics (open, like any exporter: counters and gauges,
+// no secret), the REST API under /api/ behind an API token or a browser session (appliance/access), and the web UI
+// at every other path (appliance/ui), which signs the browser in itself.
+func (b *box) adminHandler() (http.Handler, error) {
 	reg := b.newRegistry()
 	mux := http.NewServeMux()
 	// InstrumentMetricHandler adds promhttp_metric_handler_requests_total and _requests_in_flight.
@@ -142,11 +150,40 @@ func (b *box) adminHandler() http.Handler {
 		web.WriteJSON(w, http.StatusMethodNotAllowed, web.ErrorBody{Error: "Method Not Allowed",
 			Message: r.Method + " /metrics is not allowed: use GET"})
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		web.WriteJSON(w, http.StatusNotFound, web.ErrorBody{Error: "Not Found",
-			Message: fmt.Sprintf("%s Not Found: the admin listener serves only GET /metrics", r.URL.Path)})
+	mux.Handle("/api/", b.access.API(b.withGuardActor(web.New(b.webConfig()))))
+	cfg := ui.Config{Status: b.view(), Sessions: b.agents, Devices: b.inventory, Catalog: b.catalog.Catalog,
+		Activity: b.activity, Auth: b.access, Reveal: b.revealPassword}
+	if b.syncer != nil {
+		cfg.Sync = syncNow{b}.SyncNow
+	}
+	pages, err := ui.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("admin web UI: %w", err)
+	}
+	mux.Handle("/", pages)
+	return mux, nil
+}
+
+// withGuardActor names the signed-in user or token (access.Guard.User) as the actor of catalog changes.
+func (b *box) withGuardActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, _ := b.access.User(r)
+		next.ServeHTTP(w, r.WithContext(web.WithActor(r.Context(), user)))
 	})
-	return mux
+}
+
+// webConfig is the REST API's view of the box, the same on the control socket and the admin listener.
+func (b *box) webConfig() web.Config {
+	cfg := web.Config{Status: b.view(), Sessions: b.agents, Devices: b.inventory, Catalog: b.catalog.Catalog}
+	if b.syncer != nil {
+		cfg.Sync = syncNow{b}
+	}
+	return cfg
+}
+
+// view is the box's state as the API and the UI read it.
+func (b *box) view() *boxView {
+	return &boxView{b: b, sealMode: b.cfg.Custody.Seal, listen: b.listener.Addr().String()}
 }
 
 // newRegistry is the box's own Prometheus registry: the box's metrics and the Go runtime and process collectors.
@@ -288,7 +325,7 @@ func (c *boxCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.outboxAge, age.Seconds())
 		}
 	}
-	for name, exp := range b.catalog.current().expiry {
+	for name, exp := range b.catalog.Expiry() {
 		gauge(c.expiry, float64(certDaysLeft(exp, now)), name)
 	}
 	_, reachable, _ := b.vaultState()

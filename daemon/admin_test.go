@@ -212,22 +212,36 @@ func TestAdminMetricsAgreeWithRecord(t *testing.T) {
 	}
 }
 
-// Only GET /metrics is served, over TLS 1.2 or newer; everything else is a JSON 404.
-func TestAdminServesOnlyMetrics(t *testing.T) {
+// The admin listener serves /metrics openly, the REST API only with credentials and the UI only to a signed-in
+// browser, over TLS 1.2 or newer.
+func TestAdminRoutes(t *testing.T) {
 	b, s, _ := startAdminBox(t, "")
 	c := adminClient(t, s)
 	addr := b.admin.listener.Addr().String()
-	for _, path := range []string{"/", "/api/v1/devices", "/metrics/x"} {
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
 		resp, err := c.Get("https://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var e struct{ Error, Message string }
-		if resp.StatusCode != http.StatusNotFound || json.Unmarshal(body, &e) != nil || e.Error != "Not Found" {
-			t.Errorf("GET %s: %s %s", path, resp.Status, body)
-		}
+		return resp, string(body)
+	}
+	if resp, body := get("/"); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/login" {
+		t.Errorf("GET / without a session ended at %s: %s %.200s", resp.Request.URL, resp.Status, body)
+	}
+	resp, body := get("/api/v1/devices")
+	var e struct{ Error, Message string }
+	if resp.StatusCode != http.StatusUnauthorized || json.Unmarshal([]byte(body), &e) != nil || e.Error != "Unauthorized" ||
+		resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("GET /api/v1/devices without credentials: %s %s", resp.Status, body)
+	}
+	if resp, _ := get("/metrics/x"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /metrics/x: %s", resp.Status)
+	}
+	if resp, body := get("/metrics"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "amtedge_sessions_live") {
+		t.Errorf("GET /metrics: %s", resp.Status)
 	}
 	resp, err := c.Post("https://"+addr+"/metrics", "text/plain", strings.NewReader("x"))
 	if err != nil {
@@ -241,8 +255,9 @@ func TestAdminServesOnlyMetrics(t *testing.T) {
 		t.Error("the admin listener accepted TLS 1.1")
 	}
 	var banner bytes.Buffer
-	b.printBanner(&banner)
-	if !strings.Contains(banner.String(), "Prometheus metrics: https://127.0.0.1:") {
+	b.printBanner(&banner, "")
+	if !strings.Contains(banner.String(), "Prometheus metrics: https://127.0.0.1:") ||
+		!strings.Contains(banner.String(), "web UI and REST API: https://127.0.0.1:") || !strings.Contains(banner.String(), "admin init") {
 		t.Errorf("banner:\n%s", banner.String())
 	}
 }
@@ -321,7 +336,7 @@ func TestAdminConfig(t *testing.T) {
 		t.Fatalf("admin.listen '' started a listener on %s", b.admin.listener.Addr())
 	}
 	var banner bytes.Buffer
-	b.printBanner(&banner)
+	b.printBanner(&banner, "")
 	if strings.Contains(banner.String(), "metrics") {
 		t.Errorf("banner of a box without admin listener:\n%s", banner.String())
 	}
@@ -394,7 +409,7 @@ func TestAdminSocketActivation(t *testing.T) {
 	if want := "wss://" + agentAddr + "/activate"; p.url != want {
 		t.Fatalf("agent URL %s, want %s", p.url, want)
 	}
-	waitForLog(t, p, "admin listener serving /metrics")
+	waitForLog(t, p, "admin listener serving the web UI, the REST API and /metrics")
 	if sum := site.activate(t, p.url, "ccm", "sa-admin", 1, 0); sum.Activated != 1 {
 		t.Fatalf("activation through the passed socket: %+v", sum.Results)
 	}

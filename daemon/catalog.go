@@ -4,18 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"path/filepath"
 	"sort"
-	"sync"
+	"strconv"
 	"time"
 
+	appcatalog "github.com/amtedge/amtedge/appliance/catalog"
 	"github.com/amtedge/amtedge/appliance/domains"
 	"github.com/amtedge/amtedge/appliance/profiles"
 	"github.com/amtedge/amtedge/appliance/provision"
 	"github.com/amtedge/amtedge/appliance/site"
+	"github.com/amtedge/amtedge/appliance/web"
 	"github.com/amtedge/amtedge/secrets"
+	"github.com/amtedge/amtedge/secrets/cache"
 )
 
-// catalog is the box's profiles and domains as loaded from the site file. It is read-only after start.
+// catalog is the box's profiles and domains as loaded from the site file (checkSite's result), or a snapshot
+// of the whole catalog (siteCatalog.current). It is read-only once built.
 type catalog struct {
 	profiles map[string]profiles.Profile // static passwords stripped: they live in the Store
 	domains  []provision.DomainRef
@@ -111,27 +117,99 @@ func storeSiteSecrets(ctx context.Context, store secrets.Store, list []siteSecre
 	return nil
 }
 
-// siteCatalog is the catalog the flows read, swappable on reload: a session that already looked a profile up
-// keeps what it got, new lookups see the new site. It is the provision.Catalog the provisioner holds.
+// siteCatalog is the box's catalog: the site file's entries (set at start and on reload) and those created
+// through the admin API (persisted in stateDir/catalog.db). It is the provision.Catalog the flows hold: a session
+// that already looked a profile up keeps what it got, new lookups see the current catalog. current() is a
+// snapshot in the shape the expiry checks and the banner read.
 type siteCatalog struct {
-	mu  sync.RWMutex
-	cur *catalog
+	*appcatalog.Catalog
 }
 
-func newSiteCatalog(c *catalog) *siteCatalog { return &siteCatalog{cur: c} }
+// catalogPath is the catalog file in the state directory.
+func catalogPath(stateDir string) string { return filepath.Join(stateDir, "catalog.db") }
 
+// openCatalog opens the catalog file. store is nil when the sealed store is degraded (every API write is then
+// refused); allowRandom is whether random-password profiles may be created (a Vault, or standalone custody).
+func (b *box) openCatalog(stateDir string, allowRandom bool) (*siteCatalog, error) {
+	var store secrets.Store // stays a nil interface when degraded: a nil *cache.Store would not compare nil
+	if b.store != nil {
+		store = catalogStore{Store: b.store, b: b}
+	}
+	c, err := appcatalog.Open(appcatalog.Options{Path: catalogPath(stateDir), Store: store, AllowRandom: allowRandom, Log: b.log})
+	if err != nil {
+		return nil, err
+	}
+	return &siteCatalog{Catalog: c}, nil
+}
+
+// setSite makes a checked site the catalog's site entries, storing its secrets (when the store is open) only
+// once no site name collides with an API entry, so a colliding site never overwrites an API entry's secret.
+func (s *siteCatalog) setSite(ctx context.Context, store *cache.Store, cat *catalog, list []siteSecret) error {
+	profs := make([]profiles.Profile, 0, len(cat.profiles))
+	for _, name := range cat.ProfileNames() {
+		profs = append(profs, cat.profiles[name])
+	}
+	doms := make([]appcatalog.SiteDomain, 0, len(cat.domains))
+	for _, d := range cat.domains {
+		doms = append(doms, appcatalog.SiteDomain{Name: d.Name, Suffix: d.Suffix, Expires: cat.expiry[d.Name]})
+	}
+	var storeFn func() error
+	if store != nil {
+		storeFn = func() error { return storeSiteSecrets(ctx, store, list) }
+	}
+	if err := s.SetSiteWith(profs, doms, storeFn); err != nil {
+		return fmt.Errorf("site file: %w", err)
+	}
+	return nil
+}
+
+// current returns a snapshot of every profile and domain.
 func (s *siteCatalog) current() *catalog {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.cur
+	c := &catalog{profiles: map[string]profiles.Profile{}, domains: s.Domains(), expiry: s.Expiry()}
+	for _, e := range s.ProfileList() {
+		c.profiles[e.ProfileName] = e.Profile
+	}
+	return c
 }
 
-func (s *siteCatalog) swap(c *catalog) {
-	s.mu.Lock()
-	s.cur = c
-	s.mu.Unlock()
+// catalogStore is the Store the catalog writes API entries' secrets to: it tells the Vault sync after each
+// write, as the flows' store does, so a new profile's passwords reach Vault promptly.
+type catalogStore struct {
+	secrets.Store
+	b *box
 }
 
-func (s *siteCatalog) Profile(name string) (profiles.Profile, bool) { return s.current().Profile(name) }
-func (s *siteCatalog) ProfileNames() []string                       { return s.current().ProfileNames() }
-func (s *siteCatalog) Domains() []provision.DomainRef               { return s.current().Domains() }
+func (s catalogStore) notify(err error) error {
+	if err == nil && s.b.syncer != nil {
+		s.b.syncer.Notify()
+	}
+	return err
+}
+
+func (s catalogStore) PutProfile(ctx context.Context, name string, p secrets.ProfileSecret) error {
+	return s.notify(s.Store.PutProfile(ctx, name, p))
+}
+
+func (s catalogStore) DeleteProfile(ctx context.Context, name string) error {
+	return s.notify(s.Store.DeleteProfile(ctx, name))
+}
+
+func (s catalogStore) PutDomain(ctx context.Context, name string, d secrets.DomainSecret) error {
+	return s.notify(s.Store.PutDomain(ctx, name, d))
+}
+
+func (s catalogStore) DeleteDomain(ctx context.Context, name string) error {
+	return s.notify(s.Store.DeleteDomain(ctx, name))
+}
+
+// withPeerActor names the control socket's caller "cli:<uid>" for the catalog's change events: the kernel's
+// peer credentials are what the control socket trusts.
+func withPeerActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		actor := "cli:unknown"
+		if p, ok := r.Context().Value(peerKey{}).(peer); ok && p.err == nil {
+			actor = "cli:" + strconv.FormatUint(uint64(p.uid), 10)
+		}
+		next.ServeHTTP(w, r.WithContext(web.WithActor(r.Context(), actor)))
+	})
+}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,9 +21,11 @@ import (
 	"time"
 	"unicode"
 
+	appcatalog "github.com/amtedge/amtedge/appliance/catalog"
 	"github.com/amtedge/amtedge/appliance/inventory"
 	"github.com/amtedge/amtedge/appliance/profiles"
 	"github.com/amtedge/amtedge/appliance/web"
+	"golang.org/x/term"
 )
 
 // The CLI's read commands: they ask the running box over its control socket (see control.go).
@@ -110,13 +115,25 @@ func (c *controlClient) get(path string, query url.Values) ([]byte, error) {
 
 // do sends one request to the box's API; a non-2xx answer becomes an error carrying the box's message.
 func (c *controlClient) do(method, path string, query url.Values) ([]byte, error) {
+	return c.sendJSON(method, path, query, nil)
+}
+
+// sendJSON is do with a JSON request body (nil: none).
+func (c *controlClient) sendJSON(method, path string, query url.Values, reqBody []byte) ([]byte, error) {
 	u := "http://amtedge" + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req, err := http.NewRequest(method, u, nil)
+	var rd io.Reader
+	if reqBody != nil {
+		rd = bytes.NewReader(reqBody)
+	}
+	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
 		return nil, err
+	}
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
@@ -134,11 +151,14 @@ func (c *controlClient) do(method, path string, query url.Values) ([]byte, error
 	var ve web.ValidationErrors
 	switch {
 	case json.Unmarshal(body, &ve) == nil && len(ve.Errors) > 0:
+		if len(ve.Errors) == 1 {
+			return nil, errors.New(itemText(ve.Errors[0]))
+		}
 		msgs := make([]string, len(ve.Errors))
 		for i, e := range ve.Errors {
-			msgs[i] = e.Path + ": " + e.Msg
+			msgs[i] = "\n  " + itemText(e)
 		}
-		return nil, errors.New(strings.Join(msgs, "; "))
+		return nil, fmt.Errorf("the box refused it (%d problems):%s", len(ve.Errors), strings.Join(msgs, ""))
 	case json.Unmarshal(body, &eb) == nil && eb.Message != "":
 		return nil, errors.New(eb.Message)
 	}
@@ -342,8 +362,15 @@ func printDevice(w io.Writer, dev web.Device) error {
 }
 
 func profilesCommand(args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "list" {
-		args = args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "create":
+			return profileCreateCommand(args[1:], stdout, stderr)
+		case "delete":
+			return deleteCommand("profiles", args[1:], stdout, stderr)
+		case "list":
+			args = args[1:]
+		}
 	}
 	return cliCommand("profiles list", args, stdout, stderr, 0, nil, func(c *controlClient, f *cliFlags, _ []string) ([]byte, func() error, error) {
 		raw, err := c.get("/api/v1/admin/profiles", url.Values{"$top": {"10000"}})
@@ -374,15 +401,24 @@ func profilesCommand(args []string, stdout, stderr io.Writer) error {
 }
 
 func domainsCommand(args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "list" {
-		args = args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "import":
+			return domainImportCommand(args[1:], stdout, stderr)
+		case "inspect":
+			return domainInspectCommand(args[1:], stdout, stderr)
+		case "delete":
+			return deleteCommand("domains", args[1:], stdout, stderr)
+		case "list":
+			args = args[1:]
+		}
 	}
 	return cliCommand("domains list", args, stdout, stderr, 0, nil, func(c *controlClient, f *cliFlags, _ []string) ([]byte, func() error, error) {
 		raw, err := c.get("/api/v1/admin/domains", url.Values{"$top": {"10000"}})
 		if err != nil {
 			return nil, nil, err
 		}
-		var list []web.Domain
+		var list []appcatalog.Domain
 		if err := json.Unmarshal(raw, &list); err != nil {
 			return nil, nil, fmt.Errorf("decode the answer of the box: %w", err)
 		}
@@ -466,4 +502,240 @@ func syncCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		return raw, func() error { _, err := fmt.Fprintln(stdout, res.Message); return err }, nil
 	})
+}
+
+// The CLI's catalog writes: the same admin API as the UI, over the control socket, where the kernel's peer
+// credentials are the authentication. Secrets (static passwords in a profile file, the PFX password) go to the
+// box in the request body only; nothing here prints them.
+
+// itemText is one validation item as a line: "path: msg" (or the message alone for the body as a whole).
+func itemText(e profiles.FieldError) string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// maxCLIFile bounds what the CLI reads from a file given to it (a profile body, a PFX): the box refuses more.
+const maxCLIFile = appcatalog.MaxBodyBytes
+
+func readCLIFile(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCLIFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if len(b) > maxCLIFile {
+		return nil, fmt.Errorf("%s %s is larger than %d bytes", what, path, maxCLIFile)
+	}
+	return b, nil
+}
+
+// profileCreateCommand is `amtedge profiles create --file profile.json`: the file is RPS's POST /profiles body.
+func profileCreateCommand(args []string, stdout, stderr io.Writer) error {
+	var file string
+	return cliCommand("profiles create", args, stdout, stderr, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&file, "file", "", "the profile as RPS's JSON body (required)")
+	}, func(c *controlClient, f *cliFlags, _ []string) ([]byte, func() error, error) {
+		if file == "" {
+			return nil, nil, usageError{errors.New("--file is required")}
+		}
+		body, err := readCLIFile(file, "profile file")
+		if err != nil {
+			return nil, nil, err
+		}
+		raw, err := c.sendJSON(http.MethodPost, "/api/v1/admin/profiles", nil, body)
+		if err != nil {
+			return nil, nil, err
+		}
+		var p appcatalog.ProfileEntry
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, nil, fmt.Errorf("decode the answer of the box: %w", err)
+		}
+		return raw, func() error {
+			_, err := fmt.Fprintf(stdout, "profile %s created (%s, version %s)\n", clean(p.ProfileName), clean(p.Activation), clean(p.Version))
+			return err
+		}, nil
+	})
+}
+
+// deleteCommand is `amtedge profiles delete NAME` and `amtedge domains delete NAME`.
+func deleteCommand(kind string, args []string, stdout, stderr io.Writer) error {
+	return cliCommand(kind+" delete", args, stdout, stderr, 1, nil, func(c *controlClient, f *cliFlags, pos []string) ([]byte, func() error, error) {
+		if len(pos) != 1 || pos[0] == "" {
+			return nil, nil, usageError{fmt.Errorf("usage: amtedge %s delete NAME", kind)}
+		}
+		name := pos[0]
+		if _, err := c.do(http.MethodDelete, "/api/v1/admin/"+kind+"/"+url.PathEscape(name), nil); err != nil {
+			return nil, nil, err
+		}
+		raw := fmt.Appendf(nil, "{\"deleted\":%q}\n", name)
+		return raw, func() error {
+			_, err := fmt.Fprintf(stdout, "%s %s deleted\n", strings.TrimSuffix(kind, "s"), clean(name))
+			return err
+		}, nil
+	})
+}
+
+// pfxFlags are the flags of `domains import` and `domains inspect`.
+type pfxFlags struct {
+	pfx, suffix, name, passwordFile string
+}
+
+func (p *pfxFlags) register(fs *flag.FlagSet, withName bool) {
+	fs.StringVar(&p.pfx, "pfx", "", "the provisioning certificate, a PKCS#12 (.pfx/.p12) file (required)")
+	fs.StringVar(&p.suffix, "suffix", "", "the DNS suffix the certificate serves")
+	fs.StringVar(&p.passwordFile, "password-file", "", "file holding the PFX password (default: prompt, or read stdin when it is not a terminal)")
+	if withName {
+		fs.StringVar(&p.name, "name", "", "the domain's name (default: the suffix with dots as dashes)")
+	}
+}
+
+// cliStdin is where the PFX password is read from without --password-file (a variable for the tests).
+var cliStdin = os.Stdin
+
+// readPFXPassword reads the PFX password from --password-file, else from the terminal without echo, else the
+// first line of stdin. A trailing newline is not part of the password.
+func readPFXPassword(file string, stderr io.Writer) (string, error) {
+	var b []byte
+	var err error
+	switch {
+	case file != "":
+		if b, err = readCLIFile(file, "password file"); err != nil {
+			return "", err
+		}
+	case term.IsTerminal(int(cliStdin.Fd())):
+		fmt.Fprint(stderr, "PFX password: ")
+		b, err = term.ReadPassword(int(cliStdin.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read the PFX password: %w", err)
+		}
+	default:
+		line, err := bufio.NewReader(io.LimitReader(cliStdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read the PFX password from stdin: %w", err)
+		}
+		b = []byte(line)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if strings.ContainsAny(pw, "\r\n") {
+		return "", errors.New("the PFX password file holds more than one line")
+	}
+	return pw, nil
+}
+
+// pfxBody reads the PFX and its password into the fields of RPS's domain body.
+func (p *pfxFlags) body(stderr io.Writer) (map[string]any, error) {
+	if p.pfx == "" {
+		return nil, usageError{errors.New("--pfx is required")}
+	}
+	pfx, err := readCLIFile(p.pfx, "PFX file")
+	if err != nil {
+		return nil, err
+	}
+	pw, err := readPFXPassword(p.passwordFile, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"provisioningCert": base64.StdEncoding.EncodeToString(pfx), "provisioningCertPassword": pw,
+		"domainSuffix": p.suffix}, nil
+}
+
+// domainImportCommand is `amtedge domains import --pfx FILE --suffix S [--name N] [--password-file F]`.
+func domainImportCommand(args []string, stdout, stderr io.Writer) error {
+	var pf pfxFlags
+	return cliCommand("domains import", args, stdout, stderr, 0, func(fs *flag.FlagSet) { pf.register(fs, true) },
+		func(c *controlClient, f *cliFlags, _ []string) ([]byte, func() error, error) {
+			if pf.suffix == "" {
+				return nil, nil, usageError{errors.New("--suffix is required")}
+			}
+			body, err := pf.body(stderr)
+			if err != nil {
+				return nil, nil, err
+			}
+			name := pf.name
+			if name == "" {
+				name = strings.ReplaceAll(strings.TrimSuffix(strings.ToLower(pf.suffix), "."), ".", "-")
+			}
+			body["profileName"] = name
+			body["provisioningCertStorageFormat"] = "string"
+			data, err := json.Marshal(body)
+			if err != nil {
+				return nil, nil, err
+			}
+			raw, err := c.sendJSON(http.MethodPost, "/api/v1/admin/domains", nil, data)
+			if err != nil {
+				return nil, nil, err
+			}
+			var d appcatalog.Domain
+			if err := json.Unmarshal(raw, &d); err != nil {
+				return nil, nil, fmt.Errorf("decode the answer of the box: %w", err)
+			}
+			return raw, func() error {
+				_, err := fmt.Fprintf(stdout, "domain %s imported: DNS suffix %s, certificate expires %s\n", clean(d.ProfileName),
+					clean(d.DomainSuffix), d.ExpirationDate.UTC().Format(time.DateOnly))
+				return err
+			}, nil
+		})
+}
+
+// domainInspectCommand is `amtedge domains inspect --pfx FILE [--suffix S] [--password-file F]`: what the box
+// would say of the certificate, without storing it.
+func domainInspectCommand(args []string, stdout, stderr io.Writer) error {
+	var pf pfxFlags
+	return cliCommand("domains inspect", args, stdout, stderr, 0, func(fs *flag.FlagSet) { pf.register(fs, false) },
+		func(c *controlClient, f *cliFlags, _ []string) ([]byte, func() error, error) {
+			body, err := pf.body(stderr)
+			if err != nil {
+				return nil, nil, err
+			}
+			data, err := json.Marshal(body)
+			if err != nil {
+				return nil, nil, err
+			}
+			raw, err := c.sendJSON(http.MethodPost, "/api/v1/admin/domains/inspect", nil, data)
+			if err != nil {
+				return nil, nil, err
+			}
+			var r appcatalog.CertReport
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return nil, nil, fmt.Errorf("decode the answer of the box: %w", err)
+			}
+			return raw, func() error { return printCertReport(stdout, r) }, nil
+		})
+}
+
+func printCertReport(w io.Writer, r appcatalog.CertReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(r.Chain) > 0 {
+		fmt.Fprintf(tw, "Leaf CN:\t%s\n", clean(r.LeafCN))
+		if r.Suffix != "" {
+			fmt.Fprintf(tw, "Suffix %s:\t%s\n", clean(r.Suffix), yesNo(r.SuffixMatches, "covered by the CN", "NOT covered by the CN"))
+		}
+		fmt.Fprintf(tw, "AMT provisioning EKU:\t%s\n", yesNo(r.ActivationEKU, "present", "MISSING"))
+		fmt.Fprintf(tw, "Expires:\t%s\n", r.Expires.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "Root SHA-256:\t%s\n", clean(r.RootSHA256))
+		for i, c := range r.Chain {
+			fmt.Fprintf(tw, "Chain %d:\t%s (issuer %s, valid %s to %s)\n", i, clean(c.Subject), clean(c.Issuer),
+				c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
+		}
+	}
+	if r.Problem != "" {
+		fmt.Fprintf(tw, "Import:\trefused: %s\n", clean(r.Problem))
+	} else {
+		fmt.Fprintf(tw, "Import:\twould be accepted\n")
+	}
+	return tw.Flush()
+}
+
+func yesNo(ok bool, yes, no string) string {
+	if ok {
+		return yes
+	}
+	return no
 }

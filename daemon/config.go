@@ -134,6 +134,13 @@ type AdminConfig struct {
 	// TLSCertFile/TLSKeyFile: empty serves the agent listener's certificate (and follows its reloads).
 	TLSCertFile string `yaml:"tlsCertFile"`
 	TLSKeyFile  string `yaml:"tlsKeyFile"`
+	// Web UI and REST API sign-in (appliance/access): a browser session ends after SessionIdle without use and
+	// SessionMax after sign-in; LoginAttempts failed sign-ins from one address within LoginWindow refuse that
+	// address for the rest of the window.
+	SessionIdle   time.Duration `yaml:"sessionIdle"`
+	SessionMax    time.Duration `yaml:"sessionMax"`
+	LoginAttempts int           `yaml:"loginAttempts"`
+	LoginWindow   time.Duration `yaml:"loginWindow"`
 }
 
 // listen is admin.listen with its default filled in; "" means disabled.
@@ -253,6 +260,18 @@ func (c *Config) fillDefaults() {
 		l := defaultAdminListen
 		c.Admin.Listen = &l
 	}
+	if c.Admin.SessionIdle == 0 {
+		c.Admin.SessionIdle = 30 * time.Minute
+	}
+	if c.Admin.SessionMax == 0 {
+		c.Admin.SessionMax = 12 * time.Hour
+	}
+	if c.Admin.LoginAttempts == 0 {
+		c.Admin.LoginAttempts = 5
+	}
+	if c.Admin.LoginWindow == 0 {
+		c.Admin.LoginWindow = 5 * time.Minute
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
@@ -354,6 +373,18 @@ func (c *Config) validate() error {
 	}
 	if (c.Admin.TLSCertFile == "") != (c.Admin.TLSKeyFile == "") {
 		bad("admin.tlsCertFile", "tlsCertFile and tlsKeyFile go together")
+	}
+	if c.Admin.SessionIdle < time.Minute {
+		bad("admin.sessionIdle", "must be at least 1m, not %s", c.Admin.SessionIdle)
+	}
+	if c.Admin.SessionMax < c.Admin.SessionIdle {
+		bad("admin.sessionMax", "must be at least admin.sessionIdle (%s), not %s", c.Admin.SessionIdle, c.Admin.SessionMax)
+	}
+	if c.Admin.LoginAttempts < 1 || c.Admin.LoginAttempts > 1000 {
+		bad("admin.loginAttempts", "must be 1 to 1000, not %d", c.Admin.LoginAttempts)
+	}
+	if c.Admin.LoginWindow < time.Second {
+		bad("admin.loginWindow", "must be at least 1s, not %s", c.Admin.LoginWindow)
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("shutdownTimeout", "must be positive")

@@ -13,7 +13,9 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	if cfg.StateDir != "/var/lib/amtedge" || cfg.Agent.Listen != ":8080" || cfg.WSMAN.RequestTimeout != 12*time.Second ||
 		cfg.WSMAN.Attempts != 3 || cfg.Agent.MaxSessions != 20000 || cfg.Log.Format != "text" ||
-		cfg.Log.Output != "auto" || cfg.Metrics.Interval != time.Minute || cfg.ShutdownTimeout != 30*time.Second {
+		cfg.Log.Output != "auto" || cfg.Metrics.Interval != time.Minute || cfg.ShutdownTimeout != 30*time.Second ||
+		cfg.Admin.SessionIdle != 30*time.Minute || cfg.Admin.SessionMax != 12*time.Hour || cfg.Admin.LoginAttempts != 5 ||
+		cfg.Admin.LoginWindow != 5*time.Minute {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	if got := cfg.path("site.yaml"); got != "/etc/amtedge/site.yaml" {
@@ -52,6 +54,10 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"demo: {enabled: true}\ncustody: {seal: software}\nmetrics: {interval: 10ms}", "metrics.interval: must be at least 1s, not 10ms"},
 		{"demo: {enabled: true}\ncustody: {seal: software}\nshutdownTimeout: -2s", "shutdownTimeout: must be positive"},
 		{"demo: {enabled: true}\ncustody: {seal: software}\nagent: {sessionTimeout: soon}", "parse: line 3: cannot unmarshal"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nadmin: {sessionIdle: 10s}", "admin.sessionIdle: must be at least 1m, not 10s"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nadmin: {sessionIdle: 2h, sessionMax: 1h}", "admin.sessionMax: must be at least admin.sessionIdle (2h0m0s), not 1h0m0s"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nadmin: {loginAttempts: -1}", "admin.loginAttempts: must be 1 to 1000, not -1"},
+		{"demo: {enabled: true}\ncustody: {seal: software}\nadmin: {loginWindow: 10ms}", "admin.loginWindow: must be at least 1s, not 10ms"},
 	} {
 		_, err := parseConfig([]byte(tc.yaml), ".")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -18,7 +18,6 @@ import (
 	"unsafe"
 
 	"github.com/amtedge/amtedge/appliance/events"
-	"github.com/amtedge/amtedge/appliance/profiles"
 	"github.com/amtedge/amtedge/appliance/web"
 )
 
@@ -82,15 +81,16 @@ func (b *box) startControl() error {
 			b.log.Debug("control socket keeps the service's group", "path", path, "err", err)
 		}
 	}
-	view := &boxView{b: b, sealMode: b.cfg.Custody.Seal, listen: b.listener.Addr().String()}
-	wcfg := web.Config{Status: view, Sessions: b.agents, Devices: b.inventory, Catalog: view}
-	if b.syncer != nil {
-		wcfg.Sync = syncNow{b}
+	api := http.NewServeMux()
+	api.Handle("/", web.New(b.webConfig()))
+	// `amtedge admin`: accounts and API tokens, only here on the peer-authorized socket (appliance/access).
+	accounts := b.access.ControlHandler()
+	for _, p := range []string{"/api/v1/accounts/", "/api/v1/tokens", "/api/v1/tokens/"} {
+		api.Handle(p, accounts)
 	}
-	api := web.New(wcfg)
 	c := &controlServer{path: path, served: make(chan error, 1)}
 	c.srv = &http.Server{
-		Handler:           policy.authorize(api, b.log),
+		Handler:           policy.authorize(withPeerActor(api), b.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, conn net.Conn) context.Context {
@@ -169,24 +169,6 @@ func (v *boxView) Status(ctx context.Context) web.Status {
 		}
 	}
 	return st
-}
-
-func (v *boxView) Profiles() []profiles.Profile {
-	cat := v.b.catalog.current()
-	out := make([]profiles.Profile, 0, len(cat.profiles))
-	for _, name := range cat.ProfileNames() {
-		out = append(out, cat.profiles[name].Redacted())
-	}
-	return out
-}
-
-func (v *boxView) Domains() []web.Domain {
-	cat := v.b.catalog.current()
-	out := make([]web.Domain, 0, len(cat.domains))
-	for _, d := range cat.domains {
-		out = append(out, web.Domain{ProfileName: d.Name, DomainSuffix: d.Suffix, ExpirationDate: cat.expiry[d.Name].UTC()})
-	}
-	return out
 }
 
 // peer is the kernel's word on who is at the other end of a control connection.

@@ -239,13 +239,10 @@ func (b *box) applyReload(configPath string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if b.store == nil {
-		siteSecrets = nil // degraded: nothing can be stored until the store is recovered
-	}
-	if err := storeSiteSecrets(ctx, b.store, siteSecrets); err != nil {
+	// Degraded (b.store nil): nothing can be stored until the store is recovered; setSite skips the secrets.
+	if err := b.catalog.setSite(ctx, b.store, cat, siteSecrets); err != nil {
 		return err
 	}
-	b.catalog.swap(cat)
 	b.cert.Store(cert)
 	b.certFile = certFile
 	if b.admin != nil {

@@ -36,9 +36,17 @@ Usage:
   amtedge devices show UUID            a device's records with the step timeline
   amtedge profiles list                the box's profiles (no passwords)
   amtedge domains list                 the box's domains and certificate expiry
+  amtedge profiles create --file F     add a profile (RPS's JSON body); profiles delete NAME
+  amtedge domains import --pfx F --suffix S [--name N] [--password-file P]
+                                       add a provisioning certificate; domains delete NAME
+  amtedge domains inspect --pfx F [--suffix S] [--password-file P]
+                                       what a PFX holds and whether it would import (stores nothing)
                                        (these five ask the running box over its control socket;
                                        --socket PATH or --config FILE to find it, --json for raw JSON)
   amtedge sync now                     pull from and push to the central Vault at once
+  amtedge doctor [--config FILE] [--interface IFACE] [--json]
+                                       check the box: config, TPM, seal, Vault, clock, certificates,
+                                       listeners, the segment's DHCP suffix; exit 1 when one fails
   amtedge version                      print the version
 
 Run "amtedge <command> -h" for a command's flags.
@@ -59,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = storeCommand(args[1:], stdout, stderr)
 	case "sync":
 		err = syncCommand(args[1:], stdout, stderr)
+	case "admin":
+		err = adminCommand(args[1:], os.Stdin, stdout, stderr)
 	case "status":
 		err = statusCommand(args[1:], stdout, stderr)
 	case "devices":
@@ -67,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = profilesCommand(args[1:], stdout, stderr)
 	case "domains":
 		err = domainsCommand(args[1:], stdout, stderr)
+	case "doctor":
+		err = doctorCommand(args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprint(stderr, "usage: amtedge config check [--config FILE]\n")

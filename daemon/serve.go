@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/amtedge/amtedge/appliance/access"
 	"github.com/amtedge/amtedge/appliance/agent"
 	"github.com/amtedge/amtedge/appliance/events"
 	"github.com/amtedge/amtedge/appliance/inventory"
@@ -57,7 +58,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	box.level = level
-	box.printBanner(stdout)
+	box.printBanner(stdout, *configPath)
 	return box.run(*configPath, sigs, newNotifier(log))
 }
 
@@ -75,6 +76,8 @@ type box struct {
 	syncDone        chan struct{}
 	catalog         *siteCatalog
 	inventory       *inventory.Inventory
+	access          *access.Guard
+	activity        *events.Hub // recent events for the web UI (fed by the logger)
 	stats           *stats
 	agents          *agent.Server
 	http            *http.Server
@@ -93,7 +96,10 @@ type box struct {
 
 // startBox wires and starts the appliance. On error everything started so far is stopped again.
 func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err error) {
-	b := &box{cfg: cfg, log: log, stats: newStats(), started: time.Now(), served: make(chan error, 1)}
+	// Every event the box logs from here on also reaches the web UI's activity feed.
+	hub := events.NewHub(activitySize)
+	log = slog.New(newActivityHandler(log.Handler(), hub))
+	b := &box{cfg: cfg, log: log, activity: hub, stats: newStats(), started: time.Now(), served: make(chan error, 1)}
 	stateDir := cfg.path(cfg.StateDir)
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("stateDir: %w", err)
@@ -112,12 +118,17 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 	if err != nil {
 		return nil, err
 	}
-	if b.store != nil {
-		if err := storeSiteSecrets(ctx, b.store, siteSecrets); err != nil {
-			return nil, err
-		}
+	if b.catalog, err = b.openCatalog(stateDir, cfg.acceptsRandomPasswords()); err != nil {
+		return nil, err
 	}
-	b.catalog = newSiteCatalog(cat)
+	defer func() {
+		if err != nil {
+			b.catalog.Close()
+		}
+	}()
+	if err := b.catalog.setSite(ctx, b.store, cat, siteSecrets); err != nil {
+		return nil, err
+	}
 	if cfg.Custody.Standalone && !cfg.Vault.configured() {
 		log.Warn("standalone custody: no central Vault holds a copy of the passwords this box generates; back up "+stateDir,
 			"event", events.CustodyStandalone)
@@ -130,6 +141,12 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 	b.cert.Store(cert)
 	b.certFile = certFile
 	b.inventory = inventory.New(0)
+	// Admin accounts, API tokens and browser sessions (appliance/access); sessions live in memory only.
+	if b.access, err = access.Open(access.Options{Path: filepath.Join(stateDir, "accounts.json"),
+		IdleTimeout: cfg.Admin.SessionIdle, AbsoluteTimeout: cfg.Admin.SessionMax, LoginAttempts: cfg.Admin.LoginAttempts,
+		LoginWindow: cfg.Admin.LoginWindow, Log: log}); err != nil {
+		return nil, err
+	}
 	var handler agent.Handler
 	if b.degraded != "" {
 		handler = b.refuseDegraded()
@@ -197,6 +214,7 @@ func (b *box) shutdown(grace time.Duration) error {
 	b.stopControl(time.Second)
 	b.stopAdmin(time.Second)
 	b.stopVault()
+	drainErr = errors.Join(drainErr, b.catalog.Close())
 	if b.store == nil {
 		return drainErr
 	}
@@ -257,12 +275,21 @@ func (b *box) refuseDegraded() agent.Handler {
 func storePath(stateDir string) string { return filepath.Join(stateDir, "amtedge.db") }
 
 // printBanner tells the technician where agents connect and what to type on a PC.
-func (b *box) printBanner(w io.Writer) {
+func (b *box) printBanner(w io.Writer, configPath string) {
 	url := agentURL(b.listener.Addr())
 	fmt.Fprintf(w, "amtedge %s is serving agents at %s\n", version, url)
 	fmt.Fprintf(w, "  TLS certificate: %s\n", b.certFile)
 	if b.admin != nil {
-		fmt.Fprintf(w, "  Prometheus metrics: %s\n", adminURL(b.admin.listener.Addr()))
+		base := adminURL(b.admin.listener.Addr())
+		fmt.Fprintf(w, "  web UI and REST API: %s/ (same certificate)\n", base)
+		fmt.Fprintf(w, "  Prometheus metrics: %s/metrics\n", base)
+		if !b.access.HasAccounts() {
+			cmd := os.Args[0] + " admin init"
+			if configPath != "" {
+				cmd += " --config " + configPath
+			}
+			fmt.Fprintf(w, "  no admin account yet: in another terminal, run `%s` to set the first password\n", cmd)
+		}
 	}
 	cat := b.catalog.current()
 	fmt.Fprintf(w, "  profiles: %s\n", strings.Join(cat.ProfileNames(), ", "))

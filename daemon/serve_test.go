@@ -40,7 +40,7 @@ func startTestBox(t *testing.T) (*box, string) {
 func TestServeAndSimulate(t *testing.T) {
 	b, state := startTestBox(t)
 	var banner bytes.Buffer
-	b.printBanner(&banner)
+	b.printBanner(&banner, "")
 	url := "wss://" + b.listener.Addr().String() + "/activate"
 	for _, want := range []string{"serving agents at wss://", "--profile acm -n", "--profile ccm -n", "domain demo: DNS suffix demo.amtedge.test"} {
 		if !strings.Contains(banner.String(), want) {

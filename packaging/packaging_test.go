@@ -429,15 +429,53 @@ const (
 
 var tarballOnce = map[rootKind]*sync.Once{minbase: {}, withSystemd: {}}
 
+// debDepends are the .deb's dependencies, as nfpm.yaml declares them (TestDebDependsListed keeps the two equal).
+var debDepends = []string{"tpm-udev", "procps"}
+
+// TestDebDependsListed checks debDepends against nfpm.yaml's top-level depends: list, so the cached roots hold
+// every dependency the .deb declares.
+func TestDebDependsListed(t *testing.T) {
+	b, err := os.ReadFile("../nfpm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case line == "depends:":
+			in = true
+		case in && strings.HasPrefix(line, "  - "):
+			name, _, _ := strings.Cut(strings.TrimPrefix(line, "  - "), "#")
+			got = append(got, strings.TrimSpace(name))
+		case in:
+			in = false
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(debDepends, ",") {
+		t.Fatalf("nfpm.yaml depends: %v, debDepends (the cached chroots' extra packages): %v; make them equal", got, debDepends)
+	}
+}
+
+// aptInstall installs a local .deb with apt from what the root already holds: the root has no package lists, so a
+// dependency it lacks fails the install rather than being downloaded.
+func aptInstall(t *testing.T, root, deb string) string {
+	t.Helper()
+	return in(t, root, "apt-get", "install", "-y", "-q", "--no-install-recommends", deb)
+}
+
 // bookwormRoot unpacks a fresh bookworm root. Its tarball is made once per machine with mmdebstrap and kept in
 // ~/.cache/amtedge (delete it to refresh).
 func bookwormRoot(t *testing.T, kind rootKind) string {
 	t.Helper()
 	needRoot(t, "chroot, dpkg and rpm scriptlets inside the root")
-	name := "bookworm-minbase.tar"
-	args := []string{"--variant=minbase", "--format=tar", "--quiet"}
+	// The package's own dependencies (nfpm.yaml depends:) are in the tarball, so installing the .deb needs no
+	// Debian mirror on later runs: a dependency missing from this list fails the install (apt is told not to
+	// download), which is how a new dependency is noticed here.
+	name := "bookworm-minbase-deps.tar"
+	args := []string{"--variant=minbase", "--format=tar", "--quiet", "--include=" + strings.Join(debDepends, ",")}
 	if kind == withSystemd {
-		name = "bookworm-minbase-systemd.tar"
+		name = "bookworm-minbase-systemd-deps.tar"
 		args = append(args, "--include=systemd")
 	}
 	tarball := filepath.Join(cacheDir(t), name)
@@ -514,9 +552,7 @@ func debLifecycle(t *testing.T, p builtPackages, kind rootKind) {
 	root := bookwormRoot(t, kind)
 	deb1, deb2 := copyInto(t, root, p.deb1), copyInto(t, root, p.deb2)
 
-	// apt resolves tpm-udev (and udev) from the Debian mirror.
-	in(t, root, "apt-get", "update", "-qq")
-	out := in(t, root, "apt-get", "install", "-y", "-q", "--no-install-recommends", deb1)
+	out := aptInstall(t, root, deb1)
 	t.Logf("apt-get install %s:\n%s", deb1, lastLines(out, 8))
 
 	checkInstalled(t, root, v1, kind)
@@ -585,7 +621,8 @@ func TestRPMInstallUpgradeErase(t *testing.T) {
 func rpmLifecycle(t *testing.T, p builtPackages, kind rootKind) {
 	rpm := needTool(t, "rpm", "rpm")
 	root := bookwormRoot(t, kind)
-	in(t, root, "groupadd", "--system", "tss")
+	// The scriptlets expect group tss (tpm2-tss makes it on RPM distributions); the root's tpm-udev already has.
+	in(t, root, "groupadd", "-f", "--system", "tss")
 	rpmIn := func(args ...string) string {
 		t.Helper()
 		stdout, stderr := run(t, "", nil, rpm, append([]string{"--root", root, "--nodeps"}, args...)...)
@@ -677,8 +714,7 @@ func TestServiceRunsHardened(t *testing.T) {
 func bootService(t *testing.T, nspawn string, p builtPackages, socket bool) {
 	root := bookwormRoot(t, withSystemd)
 	deb := copyInto(t, root, p.deb1)
-	in(t, root, "apt-get", "update", "-qq")
-	in(t, root, "apt-get", "install", "-y", "-q", "--no-install-recommends", deb)
+	aptInstall(t, root, deb)
 	checkShippedConfig(t, root) // leaves a valid site file in /etc/amtedge
 
 	unit := "[Unit]\nAfter=amtedge.service\n[Service]\nType=oneshot\nExecStart=/probe.sh\n[Install]\nWantedBy=multi-user.target\n"
