@@ -88,12 +88,18 @@ func (b *box) startAdmin(passed net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),
 	}
+	// Shutdown waits for requests to finish but does not cancel them: the live activity streams (SSE) would hold
+	// it for its whole grace. Their context ends when Shutdown begins, so they return at once.
+	streams, endStreams := context.WithCancel(context.Background())
+	a.srv.BaseContext = func(net.Listener) context.Context { return streams }
+	a.srv.RegisterOnShutdown(endStreams)
 	go func() {
+		defer endStreams()
 		err := a.srv.ServeTLS(a.listener, "", "")
-		// The admin listener failing does not stop the box (provisioning goes on without metrics): it is logged
-		// at once, and /metrics is back after a restart.
+		// The admin listener failing does not stop the box (provisioning goes on without the UI): it is logged
+		// at once, and the UI, the API and /metrics are back after a restart.
 		if !errors.Is(err, http.ErrServerClosed) {
-			b.log.Error("admin listener failed; /metrics is unavailable until a restart", "err", err)
+			b.log.Error("admin listener failed; the web UI, the REST API and /metrics are unavailable until a restart", "err", err)
 		}
 		close(a.served)
 	}()

@@ -12,6 +12,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -491,5 +493,65 @@ func TestAdminMetricsDegraded(t *testing.T) {
 	if got := restartKeys(b.cfg, &Config{Admin: AdminConfig{Listen: new(":9443")}, dir: b.cfg.dir, StateDir: b.cfg.StateDir,
 		Demo: b.cfg.Demo, Agent: b.cfg.Agent, WSMAN: b.cfg.WSMAN, Custody: b.cfg.Custody, Log: b.cfg.Log, Control: b.cfg.Control}); !slices.Equal(got, []string{"admin.listen"}) {
 		t.Errorf("restart keys for a changed admin.listen: %v", got)
+	}
+}
+
+// signIn creates the first admin account and signs a client in; it returns the client with the session cookie.
+func signIn(t *testing.T, b *box, s *testSite) *http.Client {
+	t.Helper()
+	const user, password = "admin", "correct horse battery"
+	if err := b.access.InitAdmin(user, password); err != nil {
+		t.Fatal(err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := adminClient(t, s)
+	c.Jar = jar
+	base := "https://" + b.admin.listener.Addr().String()
+	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(url.Values{"user": {user}, "password": {password}, "next": {"/"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+		t.Fatalf("sign-in ended at %s: %s", resp.Request.URL, resp.Status)
+	}
+	return c
+}
+
+// A live activity stream (SSE) does not hold the admin listener's shutdown for its whole grace.
+func TestAdminShutdownEndsStreams(t *testing.T) {
+	b, s, _ := startAdminBox(t, "")
+	c := signIn(t, b, s)
+	c.Timeout = 0 // the stream stays open
+	base := "https://" + b.admin.listener.Addr().String()
+	req, _ := http.NewRequest(http.MethodGet, base+"/activity/stream", nil)
+	req.Header.Set("Origin", base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("GET /activity/stream: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	stopped := make(chan struct{})
+	go func() { b.stopAdmin(time.Minute); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("stopAdmin still waits for the open activity stream after 30 s (its grace is a minute)")
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end with the listener")
 	}
 }

@@ -284,6 +284,10 @@ func restartKeys(old, new *Config) []string {
 		"log.output":                old.Log.Output != new.Log.Output,
 		"control.socket":            old.Control != new.Control,
 		"admin.listen":              old.Admin.listen() != new.Admin.listen(),
+		"admin.sessionIdle":         old.Admin.SessionIdle != new.Admin.SessionIdle,
+		"admin.sessionMax":          old.Admin.SessionMax != new.Admin.SessionMax,
+		"admin.loginAttempts":       old.Admin.LoginAttempts != new.Admin.LoginAttempts,
+		"admin.loginWindow":         old.Admin.LoginWindow != new.Admin.LoginWindow,
 	} {
 		if changed {
 			out = append(out, key)

@@ -41,9 +41,13 @@ Usage:
                                        add a provisioning certificate; domains delete NAME
   amtedge domains inspect --pfx F [--suffix S] [--password-file P]
                                        what a PFX holds and whether it would import (stores nothing)
-                                       (these five ask the running box over its control socket;
+                                       (these commands ask the running box over its control socket;
                                        --socket PATH or --config FILE to find it, --json for raw JSON)
   amtedge sync now                     pull from and push to the central Vault at once
+  amtedge admin init [--user U]        create the first web UI / API admin account (no default password)
+  amtedge admin passwd [--user U]      change an admin password (ends that account's browser sessions)
+  amtedge admin token create|list|revoke
+                                       API tokens for automation, scope read or write
   amtedge doctor [--config FILE] [--interface IFACE] [--json]
                                        check the box: config, TPM, seal, Vault, clock, certificates,
                                        listeners, the segment's DHCP suffix; exit 1 when one fails

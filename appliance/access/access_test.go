@@ -231,6 +231,19 @@ func TestSessionIdleAndAbsoluteExpiry(t *testing.T) {
 		!strings.Contains(r.body, `"error":"Unauthorized"`) || !strings.Contains(r.body, "session ended") {
 		t.Fatalf("after the idle timeout: %d %s", r.code, r.body)
 	}
+	// A page's background polls do not keep a session alive: only use does.
+	cookie, _ = e.login(testUser, testPassword)
+	poll := map[string]string{BackgroundHeader: "1", "HX-Request": "true"}
+	for range 2 {
+		e.clock.Add(4 * time.Minute)
+		if r := e.do(req{method: "GET", path: "/page", cookie: cookie, header: poll}); r.code != 200 {
+			t.Fatalf("poll at %s: %d", e.clock.Now(), r.code)
+		}
+	}
+	e.clock.Add(4 * time.Minute)
+	if r := e.do(req{method: "GET", path: "/page", cookie: cookie, header: poll}); r.code != http.StatusSeeOther {
+		t.Fatalf("12 minutes of background polls kept the session alive past its 10-minute idle timeout: %d", r.code)
+	}
 	// Once ended it stays ended.
 	e.clock.Add(-5 * time.Minute)
 	if r := e.do(req{method: "GET", path: "/page", cookie: cookie}); r.code != http.StatusSeeOther {

@@ -156,9 +156,17 @@ func (g *Guard) session(r *http.Request) (session, error) {
 		g.endLocked(key)
 		return session{}, errSessionEnded
 	}
-	s.lastUsed = now
+	// A page's own background refresh (the dashboard polls its live parts) is not use: without this an open
+	// dashboard would keep a walked-away technician's session alive forever.
+	if r.Header.Get(BackgroundHeader) == "" {
+		s.lastUsed = now
+	}
 	return *s, nil
 }
+
+// BackgroundHeader marks a request a page makes by itself (a poll), which does not count as use of the session
+// for its idle timeout. The UI's polling elements send it.
+const BackgroundHeader = "X-Amtedge-Background"
 
 // endLocked ends one session (g.mu held).
 func (g *Guard) endLocked(key [sha256.Size]byte) {

@@ -13,7 +13,7 @@ import (
 
 // FuzzSafeNext: whatever the sign-in form's next holds, the redirect stays on this box.
 func FuzzSafeNext(f *testing.F) {
-	for _, s := range []string{"", "/", "/devices?q=a", "//evil", "/\\evil", "https://evil/", "/%2F%2Fevil", "/a\r\nb", "\\\\evil"} {
+	for _, s := range []string{"", "/", "/devices?q=a", "//evil", "/\\evil", "https://evil/", "/%2F%2Fevil", "/a\r\nb", "\\\\evil", "/./\\evil", "/a/../\\evil"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, next string) {
@@ -27,6 +27,10 @@ func FuzzSafeNext(f *testing.F) {
 		u, err := url.Parse(got)
 		if err != nil || u.Host != "" || u.Scheme != "" {
 			t.Fatalf("safeNext(%q) = %q names a host", next, got)
+		}
+		// What the browser gets is http.Redirect's Location, after it cleaned the path.
+		if loc := redirectTo(got); strings.HasPrefix(loc, "//") || strings.ContainsRune(loc, '\\') {
+			t.Fatalf("safeNext(%q) = %q redirects to %q, which browsers read as another host", next, got, loc)
 		}
 	})
 }

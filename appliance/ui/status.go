@@ -51,10 +51,11 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // safeNext keeps a redirect target on this box: an absolute path, not "//host" or "/\host" (which browsers
-// read as another host). Anything else goes to the dashboard.
+// read as another host). A backslash anywhere is refused too: http.Redirect cleans the path, so "/./\host"
+// would leave as "/\host". Anything else goes to the dashboard.
 func safeNext(next string) string {
 	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n\t") {
+		strings.ContainsAny(next, "\\\r\n\t") {
 		return "/"
 	}
 	u, err := url.Parse(next)

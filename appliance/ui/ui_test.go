@@ -351,11 +351,23 @@ func TestSafeNext(t *testing.T) {
 	for in, want := range map[string]string{
 		"": "/", "/": "/", "/devices?q=a": "/devices?q=a", "//evil": "/", "/\\evil": "/", "https://evil/": "/",
 		"devices": "/", "/a\r\nSet-Cookie: x": "/", "javascript:alert(1)": "/",
+		// http.Redirect cleans the path: these would leave as "/\\evil", which browsers read as //evil.
+		"/./\\evil": "/", "/a/../\\evil": "/",
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
+		if loc := redirectTo(safeNext(in)); strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
+			t.Errorf("safeNext(%q) redirects to %q, another host", in, loc)
+		}
 	}
+}
+
+// redirectTo is the Location header http.Redirect (which the sign-in uses) sends for target.
+func redirectTo(target string) string {
+	w := httptest.NewRecorder()
+	http.Redirect(w, httptest.NewRequest(http.MethodPost, "https://box.test/login", nil), target, http.StatusSeeOther)
+	return w.Header().Get("Location")
 }
 
 func TestUnsafeRequestsNeedCSRF(t *testing.T) {

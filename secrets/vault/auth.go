@@ -36,8 +36,10 @@ func (c *Client) Login(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.auth = s
+	c.loginErr = nil
 	c.mu.Unlock()
 	c.api.SetToken(s.Auth.ClientToken)
+	c.firstAuth.Do(func() { close(c.loggedIn) })
 	c.log.Info("vault login", "method", c.cfg.Auth.Method, "address", c.cfg.Address,
 		"ttl", time.Duration(s.Auth.LeaseDuration)*time.Second, "renewable", s.Auth.Renewable,
 		"policies", strings.Join(s.Auth.Policies, ","))
@@ -60,7 +62,7 @@ func (c *Client) loginAppRole(ctx context.Context) (*api.Secret, error) {
 		return nil, err
 	}
 	var s *api.Secret
-	err = c.call(ctx, "login", path, path, func(ctx context.Context) error {
+	err = c.callUnauthenticated(ctx, "login", path, path, func(ctx context.Context) error {
 		var err error
 		s, err = lc.Logical().WriteWithContext(ctx, path, map[string]any{"role_id": roleID, "secret_id": secretID})
 		return err
@@ -99,7 +101,7 @@ func (c *Client) appRoleSecretID(ctx context.Context) (string, error) {
 	}
 	uc.SetToken(wrap)
 	var s *api.Secret
-	err = c.call(ctx, "unwrap", "sys/wrapping/unwrap", "sys/wrapping/unwrap", func(ctx context.Context) error {
+	err = c.callUnauthenticated(ctx, "unwrap", "sys/wrapping/unwrap", "sys/wrapping/unwrap", func(ctx context.Context) error {
 		var err error
 		// An empty argument unwraps the client's own token, so the wrapping token never travels in a body.
 		s, err = uc.Logical().UnwrapWithContext(ctx, "")
@@ -132,7 +134,7 @@ func (c *Client) loginToken(ctx context.Context) (*api.Secret, error) {
 	}
 	lc.SetToken(tok)
 	var s *api.Secret
-	err = c.call(ctx, "login", "auth/token/lookup-self", "auth/token/lookup-self", func(ctx context.Context) error {
+	err = c.callUnauthenticated(ctx, "login", "auth/token/lookup-self", "auth/token/lookup-self", func(ctx context.Context) error {
 		var err error
 		s, err = lc.Auth().Token().LookupSelfWithContext(ctx)
 		return err
@@ -200,6 +202,9 @@ func (c *Client) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
+				c.mu.Lock()
+				c.loginErr = err
+				c.mu.Unlock()
 				wait := backoff/2 + rand.N(backoff/2+1)
 				c.log.Warn("vault login failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
 				backoff = min(2*backoff, reloginMaxBackoff)

@@ -179,6 +179,13 @@ type Client struct {
 	mu       sync.Mutex
 	auth     *api.Secret // the last login's response, for the lifetime watcher
 	secretID string      // the unwrapped AppRole secret_id, kept when SecretIDWrapped (a wrapping token is single-use)
+	loginErr error       // why the last login failed (Run), for calls that wait for the first login
+
+	// loggedIn is closed by the first successful Login: calls made before it (the sync starts with the client)
+	// wait for it, up to their own deadline, instead of going out without a token and reading Vault's 403 as a
+	// policy problem.
+	loggedIn  chan struct{}
+	firstAuth sync.Once
 }
 
 // New checks cfg and builds the client; it reads the TLS files but does not contact Vault (see Login).
@@ -195,7 +202,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, log: cfg.Logger, api: ac}, nil
+	return &Client{cfg: cfg, log: cfg.Logger, api: ac, loggedIn: make(chan struct{})}, nil
 }
 
 // newHTTPClient builds the transport from Config only (the api package's default one reads VAULT_* variables).
@@ -273,6 +280,41 @@ func newAPIClient(cfg Config, hc *http.Client) (*api.Client, error) {
 // call runs f under the per-call deadline and maps its error; op and path (relative to the site prefix, or a
 // system path) name what failed in the error text, vaultPath is the path the policy must cover.
 func (c *Client) call(ctx context.Context, op, path, vaultPath string, f func(ctx context.Context) error) error {
+	if err := c.awaitLogin(ctx); err != nil {
+		return fmt.Errorf("vault %s %s: %w", op, path, err)
+	}
+	return c.callUnauthenticated(ctx, op, path, vaultPath, f)
+}
+
+// awaitLogin returns once the client has logged in at least once, or with why not when the call's deadline
+// (CallTimeout) or ctx ends first.
+func (c *Client) awaitLogin(ctx context.Context) error {
+	select {
+	case <-c.loggedIn:
+		return nil
+	default:
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	select {
+	case <-c.loggedIn:
+		return nil
+	case <-wctx.Done():
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	lerr := c.loginErr
+	c.mu.Unlock()
+	if lerr != nil {
+		return fmt.Errorf("not logged in to Vault: %w", lerr)
+	}
+	return fmt.Errorf("%w: not logged in to Vault yet (no login within %s)", ErrUnreachable, c.cfg.CallTimeout)
+}
+
+// callUnauthenticated is call for what does not wait for a login: sys/health and the login calls themselves.
+func (c *Client) callUnauthenticated(ctx context.Context, op, path, vaultPath string, f func(ctx context.Context) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("vault %s %s: %w", op, path, err)
 	}
@@ -353,7 +395,7 @@ func (c *Client) join(rel string) string {
 // Health reports whether Vault answers and is initialized and unsealed; the error wraps ErrUnreachable otherwise.
 func (c *Client) Health(ctx context.Context) error {
 	var h *api.HealthResponse
-	err := c.call(ctx, "health", "sys/health", "sys/health", func(ctx context.Context) error {
+	err := c.callUnauthenticated(ctx, "health", "sys/health", "sys/health", func(ctx context.Context) error {
 		var err error
 		h, err = c.api.Sys().HealthWithContext(ctx)
 		return err

@@ -103,7 +103,7 @@ func (c *Client) SiteCapabilities(ctx context.Context) ([]PathCapabilities, erro
 // Vault still dates its answer). sent and received bracket the exchange, so the caller can estimate the skew as
 // date - (sent + (received-sent)/2), within the header's one-second resolution.
 func (c *Client) ServerTime(ctx context.Context) (date, sent, received time.Time, err error) {
-	err = c.call(ctx, "read", "sys/health (Date header)", "sys/health", func(ctx context.Context) error {
+	err = c.callUnauthenticated(ctx, "read", "sys/health (Date header)", "sys/health", func(ctx context.Context) error {
 		hc := c.api.CloneConfig().HttpClient
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.api.Address()+"/v1/sys/health", nil)
 		if err != nil {

@@ -67,11 +67,28 @@ func TestVault(t *testing.T) {
 		t.Setenv("VAULT_WRAP_TTL", "1s")
 		t.Setenv("VAULT_MAX_RETRIES", "7")
 		c := newClient(t, v, v.appRoleFiles(t, "site", false), testPrefix)
-		_, _, err := c.ReadProfile(ctx, "acm-static")
-		if !errors.Is(err, ErrPermissionDenied) {
-			t.Fatalf("read before login = %v, want ErrPermissionDenied (no token from VAULT_TOKEN)", err)
+		if err := c.Health(ctx); err != nil {
+			t.Fatalf("health with VAULT_ADDR pointing elsewhere: %v", err)
 		}
+		// The api client itself, before any login, carries no token from VAULT_TOKEN: Vault refuses the read.
+		if _, err := c.api.Logical().ReadWithContext(ctx, c.dataPath(testPrefix+"/profiles/acm-static")); err == nil ||
+			!strings.Contains(err.Error(), "403") {
+			t.Fatalf("raw read before login = %v, want a 403 (no token from VAULT_TOKEN)", err)
+		}
+		// The client's own calls wait for a login instead of going out without a token.
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, _, err := c.ReadProfile(short, "acm-static")
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("read before login = %v, want it to wait for the login until its deadline", err)
+		}
+		// A call made before the login completes waits for it and then succeeds (the sync starts with the client).
+		waited := make(chan error, 1)
+		go func() { _, _, err := c.ReadProfile(ctx, "acm-static"); waited <- err }()
 		login(t, c)
+		if err := <-waited; err != nil {
+			t.Fatalf("a read waiting for the login: %v", err)
+		}
 		p, _, err := c.ReadProfile(ctx, "acm-static")
 		if err != nil || p.AMTPassword != "Amt!pass1" {
 			t.Fatalf("read after login: err %v, right password %t", err, p.AMTPassword == "Amt!pass1")
