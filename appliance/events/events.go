@@ -92,10 +92,12 @@ var list = []Event{
 		"The API token NAME (scope SCOPE) was created or revoked (ACTION). Automation using a revoked token\n" +
 			"gets 401 from then on."},
 	{AdminRequestRefused, "9ed0cf9631264be5892546b540a2fb46", PriWarning,
-		"Admin request refused: cross-origin or without a CSRF token",
-		"A request to the admin listener from REMOTE_ADDR carried a session cookie but came from another origin\n" +
-			"(ORIGIN), or changed state without the session's CSRF token (REASON). Browsers do this only when a page\n" +
-			"of another site tries to use an operator's session: check what the operator had open."},
+		"Admin request refused: cross-origin, without a CSRF token, or a bad API token",
+		"A request to the admin listener from REMOTE_ADDR was refused (REASON): it carried a session cookie but came\n" +
+			"from another origin (ORIGIN) or changed state without the session's CSRF token — browsers do this only\n" +
+			"when a page of another site tries to use an operator's session: check what the operator had open — or it\n" +
+			"carried an unknown or revoked API token, or a read-only token tried to change something: check the\n" +
+			"automation that uses it (amtedge admin token list)."},
 	{PasswordRevealed, "5259c16ec4714cb48ae8762445099af1", PriNotice,
 		"A device's stored AMT password was revealed",
 		"USER asked the web UI to show the stored AMT (and MEBx) password of the device in DEVICE_UUID. This\n" +
