@@ -117,6 +117,9 @@ type Guard struct {
 	order    *list.List                     // sessions, oldest login first
 
 	limiter *limiter
+
+	// streamCheck is how often a running stream (Stream) checks that its session still lives.
+	streamCheck time.Duration
 }
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,31}$`)
@@ -191,6 +194,8 @@ func Open(opts Options) (*Guard, error) {
 		sessions: map[[sha256.Size]byte]*session{},
 		order:    list.New(),
 		limiter:  newLimiter(opts.LoginAttempts, opts.LoginWindow, maxLimiterSource),
+
+		streamCheck: 10 * time.Second,
 	}
 	f, err := readFile(opts.Path)
 	if err != nil {

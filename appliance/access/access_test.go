@@ -1,8 +1,12 @@
 package access
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -607,3 +611,117 @@ type discardWriter struct{}
 func (discardWriter) Header() http.Header         { return http.Header{} }
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (discardWriter) WriteHeader(int)             {}
+
+// Sign-ins sent in parallel from one source, all waiting for a hashing slot, are charged before they hash: at
+// most loginAttempts of them ever check a password.
+func TestLoginRateLimitParallel(t *testing.T) {
+	g, err := Open(Options{Path: filepath.Join(t.TempDir(), "accounts.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.InitAdmin(testUser, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	for range cap(g.slots) { // occupy every hashing slot: the sign-ins below queue after the limit check
+		g.slots <- struct{}{}
+	}
+	const n = 30
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			r := httptest.NewRequest("POST", "https://box/login", strings.NewReader(""))
+			r.Host = "box"
+			r.Header.Set("Origin", "https://box")
+			r.RemoteAddr = "192.0.2.7:1234"
+			errs <- g.Login(httptest.NewRecorder(), r, testUser, "wrong password guess")
+		}()
+	}
+	// Every sign-in has either been refused at once or is waiting for a slot; then let them hash.
+	throttled := 0
+	var te *ThrottledError
+	for throttled < n-DefaultLoginAttempts {
+		if err := <-errs; !errors.As(err, &te) {
+			t.Fatalf("before any slot was free a sign-in ended with %v, want it throttled", err)
+		}
+		throttled++
+	}
+	for range cap(g.slots) {
+		<-g.slots
+	}
+	for range DefaultLoginAttempts {
+		if err := <-errs; !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("a charged sign-in ended with %v, want wrong credentials", err)
+		}
+	}
+}
+
+// A form carrying its CSRF token in a field is read by the guard within MaxFormBytes, in memory: a multipart
+// upload larger than that is refused before any handler (or Go's 32 MiB default) sees it.
+func TestCSRFMultipartBounded(t *testing.T) {
+	e := newEnv(t, Options{})
+	cookie, csrf := e.login(testUser, testPassword)
+	post := func(fileBytes int) resp {
+		t.Helper()
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		_ = mw.WriteField(CSRFField, csrf)
+		fw, _ := mw.CreateFormFile("provisioningCert", "cert.pfx")
+		_, _ = fw.Write(bytes.Repeat([]byte{0x30}, fileBytes))
+		_ = mw.Close()
+		hr, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/page", &body)
+		hr.Header.Set("Content-Type", mw.FormDataContentType())
+		hr.Header.Set("Origin", e.srv.URL)
+		hr.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+		res, err := e.client("").Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return resp{code: res.StatusCode, body: string(b)}
+	}
+	if r := post(10 << 10); r.code != 200 {
+		t.Fatalf("a 10 KiB upload with its CSRF field: %d %s", r.code, r.body)
+	}
+	if r := post(2 << 20); r.code != 403 || !strings.Contains(r.body, "larger than 1 MiB") {
+		t.Fatalf("a 2 MiB upload: %d %s", r.code, r.body)
+	}
+}
+
+// A stream opened with a session ends when the session does (here: sign-out from another tab).
+func TestStreamEndsWithSession(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.g.streamCheck = 20 * time.Millisecond
+	started, ended := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewTLSServer(e.g.Stream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		close(started)
+		<-r.Context().Done()
+		close(ended)
+	})))
+	defer srv.Close()
+	cookie, csrf := e.login(testUser, testPassword)
+	hr, _ := http.NewRequest(http.MethodGet, srv.URL+"/stream", nil)
+	hr.Header.Set("Origin", srv.URL)
+	hr.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+	res, err := srv.Client().Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	<-started
+	select {
+	case <-ended:
+		t.Fatal("the stream ended while its session lived")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if r := e.do(req{method: "POST", path: "/logout", cookie: cookie, sameOrigin: true, form: url.Values{CSRFField: {csrf}}}); r.code != 200 {
+		t.Fatalf("logout: %d", r.code)
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream still runs after its session ended")
+	}
+}

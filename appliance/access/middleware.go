@@ -2,12 +2,14 @@ package access
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/amtedge/amtedge/appliance/events"
 )
@@ -54,7 +56,7 @@ func (g *Guard) Page(next http.Handler) http.Handler {
 			return
 		}
 		if !safeMethod(r.Method) {
-			if reason := g.checkUnsafe(r, s.csrf); reason != "" {
+			if reason := g.checkUnsafe(w, r, s.csrf); reason != "" {
 				g.refused(r, reason)
 				http.Error(w, "Forbidden: "+refusalText(reason), http.StatusForbidden)
 				return
@@ -79,8 +81,36 @@ func (g *Guard) Stream(next http.Handler) http.Handler {
 			http.Error(w, "Forbidden: "+refusalText(reason), http.StatusForbidden)
 			return
 		}
-		next.ServeHTTP(w, withPrincipal(r, principal{name: s.user, csrf: s.csrf}))
+		// A stream outlives the request that opened it: it ends with its session (sign-out, password change,
+		// idle or absolute timeout), checked every streamCheck without counting as use.
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			tick := time.NewTicker(g.streamCheck)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					if !g.alive(s.key) {
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+		next.ServeHTTP(w, withPrincipal(r.WithContext(ctx), principal{name: s.user, csrf: s.csrf}))
 	})
+}
+
+// alive reports whether the session still lives, without refreshing its idle timer.
+func (g *Guard) alive(key [sha256.Size]byte) bool {
+	now := g.opts.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s, ok := g.sessions[key]
+	return ok && now.Sub(s.created) < g.opts.AbsoluteTimeout && now.Sub(s.lastUsed) < g.opts.IdleTimeout
 }
 
 // API guards the REST API: "Authorization: Bearer <token>" (a read token may only GET and HEAD) or a browser
@@ -118,7 +148,7 @@ func (g *Guard) API(next http.Handler) http.Handler {
 			return
 		}
 		if !safeMethod(r.Method) {
-			if reason := g.checkUnsafe(r, s.csrf); reason != "" {
+			if reason := g.checkUnsafe(w, r, s.csrf); reason != "" {
 				g.refused(r, reason)
 				writeError(w, http.StatusForbidden, "Forbidden", refusalText(reason))
 				return
@@ -130,13 +160,19 @@ func (g *Guard) API(next http.Handler) http.Handler {
 
 // checkUnsafe checks a cookie-authenticated request that changes state: same origin, then the CSRF token.
 // It returns the refusal's reason, or "".
-func (g *Guard) checkUnsafe(r *http.Request, want string) string {
+func (g *Guard) checkUnsafe(w http.ResponseWriter, r *http.Request, want string) string {
 	if ok, reason := sameOrigin(r); !ok {
 		return reason
 	}
 	got := r.Header.Get(CSRFHeader)
 	if got == "" && isForm(r) {
-		got = r.PostFormValue(CSRFField)
+		// The token is in the form, so the form is read here, within MaxFormBytes and in memory: Go's own
+		// defaults (32 MiB in memory, files of any size spilled to disk) would apply before the handler's limit.
+		r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+		if err := parseForm(r); err != nil {
+			return reasonFormUnreadable
+		}
+		got = r.PostForm.Get(CSRFField)
 	}
 	if got == "" {
 		return reasonNoCSRF
@@ -148,15 +184,29 @@ func (g *Guard) checkUnsafe(r *http.Request, want string) string {
 }
 
 const (
-	reasonNoCSRF  = "missing CSRF token"
-	reasonBadCSRF = "wrong CSRF token"
+	reasonNoCSRF         = "missing CSRF token"
+	reasonBadCSRF        = "wrong CSRF token"
+	reasonFormUnreadable = "form unreadable or larger than 1 MiB"
 )
+
+// MaxFormBytes bounds a form a signed-in browser posts (the largest is the domain form with its PFX upload).
+const MaxFormBytes = 1 << 20
+
+// parseForm reads a urlencoded or multipart form wholly into memory (the body is already bounded).
+func parseForm(r *http.Request) error {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		return r.ParseMultipartForm(MaxFormBytes)
+	}
+	return r.ParseForm()
+}
 
 // refusalText is what the client is told about a refusal (the reason carries no secret; this only adds advice).
 func refusalText(reason string) string {
 	switch reason {
 	case reasonNoCSRF, reasonBadCSRF:
 		return "request refused (" + reason + "): reload the page and try again"
+	case reasonFormUnreadable:
+		return "request refused (" + reason + ")"
 	}
 	return "request refused (" + reason + "): only this box's own pages may do this"
 }

@@ -43,10 +43,27 @@ func (l *limiter) blocked(key string, now time.Time) (time.Duration, bool) {
 	return e.start.Add(l.window).Sub(now), true
 }
 
+// take charges one attempt to the source before its password is checked, atomically with the check — so
+// sign-ins sent in parallel cannot all pass it while earlier ones are still being hashed — and reports instead
+// whether the source is refused now, and for how long still. A sign-in that succeeds clears the charge (succeed).
+func (l *limiter) take(key string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.current(key, now); e != nil && e.failures >= l.attempts {
+		return e.start.Add(l.window).Sub(now), true
+	}
+	l.failLocked(key, now)
+	return 0, false
+}
+
 // fail counts a failed sign-in.
 func (l *limiter) fail(key string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.failLocked(key, now)
+}
+
+func (l *limiter) failLocked(key string, now time.Time) {
 	if e := l.current(key, now); e != nil {
 		e.failures++
 		return

@@ -38,7 +38,7 @@ func (g *Guard) Login(w http.ResponseWriter, r *http.Request, user, password str
 		return ErrNoAccounts
 	}
 	src := sourceKey(remote)
-	if wait, blocked := g.limiter.blocked(src, g.opts.Now()); blocked {
+	if wait, blocked := g.limiter.take(src, g.opts.Now()); blocked {
 		g.log.Warn("admin sign-in refused", "event", events.AdminLoginFailed, "remote", remote, "reason", "too many attempts",
 			"retry_after_s", retrySeconds(wait))
 		w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(wait), 10))
@@ -71,7 +71,7 @@ func (g *Guard) Login(w http.ResponseWriter, r *http.Request, user, password str
 		g.log.Error("admin password hash unreadable", "user", user, "err", err)
 	}
 	if !ok || !known {
-		g.limiter.fail(src, g.opts.Now())
+		// The attempt was charged by take before hashing.
 		attrs := []any{"event", events.AdminLoginFailed, "remote", remote, "reason", "wrong user name or password"}
 		if known {
 			// An unknown name is not logged: people type their password into the name field by mistake.

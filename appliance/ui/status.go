@@ -27,6 +27,9 @@ func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
 // loginSubmit refuses cross-site posts (login CSRF: a foreign page signing the technician into another account)
 // before asking Auth, then sends the user on to the page they asked for, which must be one of ours.
 func (h *handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	// Anyone may post here: a body sent slowly must not hold a connection (the admin listener has no server-wide
+	// read timeout, for the sake of the live streams).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(10 * time.Second))
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if !sameOrigin(r) {
 		h.errorPage(w, r, http.StatusForbidden, "Sign-in refused: the form was not sent from this box's own page.")
