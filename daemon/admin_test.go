@@ -490,7 +490,9 @@ func TestAdminMetricsDegraded(t *testing.T) {
 	if byName["amtedge_activations_total"] == nil || byName["amtedge_certificate_expiry_days"] == nil {
 		t.Error("a degraded box lacks its counters or certificate expiry")
 	}
-	if got := restartKeys(b.cfg, &Config{Admin: AdminConfig{Listen: new(":9443")}, dir: b.cfg.dir, StateDir: b.cfg.StateDir,
+	adm := b.cfg.Admin
+	adm.Listen = new(":9443")
+	if got := restartKeys(b.cfg, &Config{Admin: adm, dir: b.cfg.dir, StateDir: b.cfg.StateDir,
 		Demo: b.cfg.Demo, Agent: b.cfg.Agent, WSMAN: b.cfg.WSMAN, Custody: b.cfg.Custody, Log: b.cfg.Log, Control: b.cfg.Control}); !slices.Equal(got, []string{"admin.listen"}) {
 		t.Errorf("restart keys for a changed admin.listen: %v", got)
 	}

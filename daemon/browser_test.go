@@ -148,17 +148,20 @@ func TestBrowserEndToEnd(t *testing.T) {
 	acmUUID := amtsim.DeviceUUID("e2e-acm", 0)
 	failUUID := amtsim.DeviceUUID("e2e-fail", 0)
 	xssUUID := amtsim.DeviceUUID("e2e-xss", 0)
+	agentTLS := site.tlsConfig(t)
+	// simulate runs one device's `activate --profile`; it also runs on a goroutine of its own, so it reports with
+	// Errorf (a zero result, which every caller's mode check then refuses) rather than Fatalf.
 	simulate := func(profile string, dev amtsim.DeviceConfig, ag amtsim.AgentConfig, latency time.Duration) amtsim.DeviceResult {
-		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		dev.Latency = latency
 		ag.Command, ag.Profile, ag.Progress = "activate", profile, true
-		sum := amtsim.Simulate(ctx, amtsim.SimulateConfig{URL: agentURL, TLS: site.tlsConfig(t), Profile: profile, Devices: 1,
+		sum := amtsim.Simulate(ctx, amtsim.SimulateConfig{URL: agentURL, TLS: agentTLS.Clone(), Profile: profile, Devices: 1,
 			Device: func(int) amtsim.DeviceConfig { return dev },
 			Agent:  func(int, *amtsim.Device) amtsim.AgentConfig { return ag }})
 		if len(sum.Results) != 1 {
-			t.Fatalf("simulate %s: %d results", profile, len(sum.Results))
+			t.Errorf("simulate %s: %d results", profile, len(sum.Results))
+			return amtsim.DeviceResult{}
 		}
 		return sum.Results[0]
 	}
@@ -176,14 +179,18 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	br.Do("see the ACM activation live", uitest.WaitText("#activity-rows", acmUUID))
 	if r := simulate("no-such-profile", amtsim.DeviceConfig{UUID: failUUID, DHCPDNSSuffix: e2eLabSuffix, Hostname: "lab-pc-3"},
-		amtsim.AgentConfig{}, 0); r.ModeAfter != amtsim.ModePreProvisioning {
+		amtsim.AgentConfig{}, 0); r.UUID != failUUID || r.Result.Succeeded() || r.ModeAfter != amtsim.ModePreProvisioning {
 		t.Fatalf("activation with an unknown profile did not fail: %+v", r)
 	}
 	br.Do("see the failed activation live",
 		uitest.WaitText("#activity-rows", events.ActivationFailed),
 		uitest.WaitText("#activity-rows", failUUID))
-	simulate("lab-ccm", amtsim.DeviceConfig{UUID: xssUUID, DHCPDNSSuffix: e2eLabSuffix, Hostname: e2eXSSHostname},
-		amtsim.AgentConfig{DNSSuffix: e2eXSSSuffix}, 0)
+	// The operating system, not the firmware, names the host: the agent reports markup in payload.hostname and
+	// payload.fqdn, while the firmware keeps a valid AMT host name (it refuses to store markup).
+	if r := simulate("lab-ccm", amtsim.DeviceConfig{UUID: xssUUID, DHCPDNSSuffix: e2eLabSuffix, Hostname: "lab-pc-xss"},
+		amtsim.AgentConfig{Hostname: e2eXSSHostname, DNSSuffix: e2eXSSSuffix}, 0); r.ModeAfter != amtsim.ModeCCM {
+		t.Fatalf("CCM activation of the device reporting markup: %+v", r)
+	}
 	br.Do("see the XSS device's record live", uitest.WaitText("#activity-rows", xssUUID))
 	checkNotReloaded(t, br, "activity")
 	br.Screenshot("e2e-activity")
@@ -195,20 +202,22 @@ func TestBrowserEndToEnd(t *testing.T) {
 	markPage(t, br)
 	slowUUID := amtsim.DeviceUUID("e2e-slow", 0)
 	fail2UUID := amtsim.DeviceUUID("e2e-fail", 1)
+	// A failing device that reports markup as its host name: the failures tile shows it, as text.
+	if r := simulate("no-such-profile", amtsim.DeviceConfig{UUID: fail2UUID, DHCPDNSSuffix: e2eLabSuffix, Hostname: "lab-pc-4"},
+		amtsim.AgentConfig{Hostname: e2eXSSHostname}, 0); r.UUID != fail2UUID || r.Result.Succeeded() {
+		t.Fatalf("activation with an unknown profile did not fail: %+v", r)
+	}
+	br.Do("see the new failure", uitest.WaitText("#failures", fail2UUID), uitest.WaitText("#failures", e2eXSSHostname))
 	slow := make(chan amtsim.DeviceResult, 1)
 	go func() {
 		// Slow firmware keeps the session open long enough for the 3-second sessions poll to see it.
 		slow <- simulate("lab-ccm", amtsim.DeviceConfig{UUID: slowUUID, DHCPDNSSuffix: e2eLabSuffix, Hostname: "lab-pc-slow"},
-			amtsim.AgentConfig{}, 400*time.Millisecond)
+			amtsim.AgentConfig{}, 600*time.Millisecond)
 	}()
-	simulate("no-such-profile", amtsim.DeviceConfig{UUID: fail2UUID, DHCPDNSSuffix: e2eLabSuffix, Hostname: "lab-pc-4"},
-		amtsim.AgentConfig{}, 0)
-	br.Do("see the live session and the new failure",
-		uitest.WaitText("#sessions", slowUUID),
-		uitest.WaitText("#sessions", "lab-ccm"),
-		uitest.WaitText("#failures", fail2UUID))
+	br.Do("see the live session", uitest.WaitText("#sessions", slowUUID), uitest.WaitText("#sessions", "lab-ccm"))
 	br.Screenshot("e2e-dashboard")
 	checkNotReloaded(t, br, "dashboard")
+	noInjectedMarkup(t, br, "dashboard")
 	select {
 	case r := <-slow:
 		if r.ModeAfter != amtsim.ModeCCM {
@@ -221,14 +230,20 @@ func TestBrowserEndToEnd(t *testing.T) {
 
 	// 6. The device list and pages, with the device-reported markup shown as text.
 	br.Do("open the device list", chromedp.Navigate(adminURL+"/devices"),
-		uitest.WaitText("main table", ccmUUID), uitest.WaitText("main table", e2eXSSHostname))
+		uitest.WaitText("main table", ccmUUID), uitest.WaitText("main table", e2eXSSHostname),
+		uitest.WaitText("main table", e2eXSSSuffix))
 	noInjectedMarkup(t, br, "device list")
 	br.Screenshot("e2e-devices")
 	br.Do("open the XSS device",
 		chromedp.Navigate(adminURL+"/devices/"+xssUUID),
 		uitest.WaitText(".hostname", e2eXSSHostname),
-		uitest.WaitText("ol.timeline", "read general settings"))
+		uitest.WaitText("ol.timeline", "configure general settings"),
+		uitest.WaitText("main", e2eXSSSuffix))
+	if failed, err := chromedp.Run(br.Ctx, chromedp.Evaluate[int](`document.querySelectorAll('ol.timeline li.step-failed').length`)); err != nil || failed != 0 {
+		t.Errorf("the XSS device's timeline has %d failed steps (%v)", failed, err)
+	}
 	noInjectedMarkup(t, br, "device page")
+	br.Screenshot("e2e-device-xss")
 	host, err := chromedp.Run(br.Ctx, chromedp.Evaluate[string](`document.querySelector('.hostname').textContent`))
 	if err != nil || host != e2eXSSHostname {
 		t.Errorf("the XSS device's host name reads %q (%v), want the literal %q", host, err, e2eXSSHostname)
@@ -372,11 +387,12 @@ func checkNotReloaded(t *testing.T, br *uitest.Browser, page string) {
 	}
 }
 
-// noInjectedMarkup fails when a device-supplied string became an element: no <img src=x>, no <b> from the suffix.
+// noInjectedMarkup fails when a device-supplied string became an element: no <img src=x> from the host name, no
+// <b>lab</b> from the DNS suffix.
 func noInjectedMarkup(t *testing.T, br *uitest.Browser, page string) {
 	t.Helper()
-	n, err := chromedp.Run(br.Ctx, chromedp.Evaluate[int](
-		`document.querySelectorAll('img[src="x"], main img, main b').length`))
+	n, err := chromedp.Run(br.Ctx, chromedp.Evaluate[int](`document.querySelectorAll('img[src="x"], main img').length + `+
+		`Array.prototype.filter.call(document.querySelectorAll('b'), function (e) { return e.textContent === 'lab'; }).length`))
 	if err != nil || n != 0 {
 		t.Errorf("the %s holds %d injected elements (%v): a device string became markup", page, n, err)
 	}
