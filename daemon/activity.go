@@ -65,7 +65,8 @@ func appendField(out []events.Field, prefix string, a slog.Attr) []events.Field 
 		}
 		return out
 	}
-	if a.Key == "" {
+	// An empty value (domain="" of a CCM activation) tells the activity page nothing.
+	if a.Key == "" || a.Value.String() == "" {
 		return out
 	}
 	return append(out, events.Field{Key: prefix + a.Key, Value: a.Value.String()})

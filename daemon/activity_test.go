@@ -15,7 +15,7 @@ func TestActivityHandlerTeesEvents(t *testing.T) {
 	log := slog.New(newActivityHandler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}), hub))
 
 	log.Info("not an event", "device", "u-0")
-	log.Info("activation started", "event", events.ActivationStarted, "device", "u-1", "profile", "ccm")
+	log.Info("activation started", "event", events.ActivationStarted, "device", "u-1", "profile", "ccm", "domain", "")
 	log.With("event", events.AgentRefused, "remote", "10.0.0.9:4000").WithGroup("peer").Warn("refused", "uid", 7)
 	// An `event` key inside a group is an ordinary field (the journal reads only the top-level one): not published.
 	log.WithGroup("peer").Info("grouped", "event", events.Started)
@@ -27,7 +27,8 @@ func TestActivityHandlerTeesEvents(t *testing.T) {
 	}
 	first := got[0]
 	if first.Name != events.ActivationStarted || first.Message != "activation started" || first.Level != "INFO" ||
-		first.Get("device") != "u-1" || first.Get("profile") != "ccm" || first.Get("event") != "" || first.Seq != 1 {
+		first.Get("device") != "u-1" || first.Get("profile") != "ccm" || first.Get("event") != "" || first.Seq != 1 ||
+		len(first.Fields) != 2 {
 		t.Errorf("first record = %+v", first)
 	}
 	if got[1].Name != events.AgentRefused || got[1].Level != "WARN" {

@@ -304,7 +304,7 @@ func devicesList(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(tw, "UUID\tHOSTNAME\tVERB\tPROFILE\tRESULT\tMODE\tENDED\tSTATUS")
 			for _, r := range page.Data {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(r.UUID), dash(r.Hostname), clean(r.Verb), dash(r.Profile),
-					result(r.Success), modeName(r.ModeAfter), r.Ended.Local().Format(time.DateTime), shorten(clean(r.Status), 60))
+					result(r.Success), inventory.ModeName(r.ModeAfter), r.Ended.Local().Format(time.DateTime), shorten(clean(r.Status), 60))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -344,7 +344,7 @@ func printDevice(w io.Writer, dev web.Device) error {
 				fmt.Fprintf(tw, "  %s\t%s\n", kv[0], clean(kv[1]))
 			}
 		}
-		fmt.Fprintf(tw, "  mode\t%s → %s\n", modeName(r.ModeBefore), modeName(r.ModeAfter))
+		fmt.Fprintf(tw, "  mode\t%s → %s\n", inventory.ModeName(r.ModeBefore), inventory.ModeName(r.ModeAfter))
 		fmt.Fprintf(tw, "  status\t%s\n", clean(r.Status))
 		if err := tw.Flush(); err != nil {
 			return err
@@ -473,18 +473,6 @@ func result(ok bool) string {
 	return "failed"
 }
 
-// modeName names AMT's control mode (0 pre-provisioning, 1 client, 2 admin).
-func modeName(m int) string {
-	switch m {
-	case 0:
-		return "none"
-	case 1:
-		return "CCM"
-	case 2:
-		return "ACM"
-	}
-	return fmt.Sprint(m)
-}
 
 // syncCommand is `amtedge sync now`: the box pulls from and pushes to its central Vault at once.
 func syncCommand(args []string, stdout, stderr io.Writer) error {

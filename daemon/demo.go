@@ -10,6 +10,8 @@ import (
 
 	"github.com/amtedge/amtedge/appliance/domains"
 	"github.com/amtedge/amtedge/appliance/profiles"
+
+	"github.com/amtedge/amtedge/appliance/atomicfile"
 )
 
 // ensureDemoSite writes the demo site on first start — a provisioning chain generated for the demo suffix, its
@@ -47,7 +49,7 @@ func ensureDemoSite(stateDir, suffix string) (string, error) {
 		{"site.yaml", []byte(fmt.Sprintf(demoSiteYAML, suffix))}, // last: its presence means the demo is complete
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, 0o600); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, 0o600); err != nil {
 			return "", fmt.Errorf("demo site: %w", err)
 		}
 	}
@@ -71,37 +73,3 @@ profiles:
     generateRandomMEBxPassword: true
     dhcpEnabled: true
 `
-
-// writeFileAtomic writes a file so that it is either absent or complete: temp file, fsync, rename, fsync dir.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

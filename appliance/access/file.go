@@ -9,8 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/amtedge/amtedge/appliance/atomicfile"
 )
 
 // The accounts file: {"version":1,"accounts":[{"user","hash","changed"}],"tokens":[{"name","scope","sha256",
@@ -155,45 +156,11 @@ func (g *Guard) saveLocked() error {
 	if err != nil {
 		return internalError{fmt.Errorf("accounts file: encode: %w", err)}
 	}
-	if err := writeAtomic(g.opts.Path, append(data, '\n')); err != nil {
+	if err := atomicfile.Write(g.opts.Path, append(data, '\n'), fileMode); err != nil {
 		return internalError{fmt.Errorf("accounts file: %w", err)}
 	}
 	for _, t := range g.tokens {
 		t.savedLastUsed = t.LastUsed
 	}
 	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // after a successful rename there is nothing left to remove
-	if err := tmp.Chmod(fileMode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

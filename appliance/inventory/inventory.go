@@ -7,6 +7,7 @@ package inventory
 
 import (
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -47,6 +48,20 @@ type Record struct {
 	Status       string    `json:"status"` // the Status text sent to the agent
 	Steps        []Step    `json:"steps"`
 	Exchanges    int       `json:"exchanges"`
+}
+
+// ModeName names an AMT control mode as the records hold it (ModeBefore, ModeAfter): 0 pre-provisioning
+// ("none"), 1 client control ("CCM"), 2 admin control ("ACM"); anything else as its number.
+func ModeName(m int) string {
+	switch m {
+	case 0:
+		return "none"
+	case 1:
+		return "CCM"
+	case 2:
+		return "ACM"
+	}
+	return strconv.Itoa(m)
 }
 
 // Duration is how long the session's work took.

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/amtedge/amtedge/appliance/inventory"
 )
 
 // pages holds one template set per page (the layout plus partials plus the page's "content"), and the partials
@@ -26,7 +28,7 @@ func parsePages(a *assets) (*pages, error) {
 		"when":     fmtTime,
 		"since":    since,
 		"dur":      fmtDuration,
-		"modeName": modeName,
+		"modeName": inventory.ModeName,
 		"lower":    strings.ToLower,
 	}
 	base, err := template.New("").Funcs(funcs).ParseFS(embedded, "templates/layout.html", "templates/partials.html")
@@ -156,17 +158,4 @@ func fmtDuration(d time.Duration) string {
 		return fmt.Sprintf("%d ms", d.Milliseconds())
 	}
 	return fmt.Sprintf("%.1f s", math.Round(d.Seconds()*10)/10)
-}
-
-// modeName names AMT's control modes as the agent reports them (0 pre-provisioning, 1 CCM, 2 ACM).
-func modeName(m int) string {
-	switch m {
-	case 0:
-		return "none"
-	case 1:
-		return "CCM"
-	case 2:
-		return "ACM"
-	}
-	return fmt.Sprintf("mode %d", m)
 }

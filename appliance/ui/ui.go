@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/amtedge/amtedge/appliance/agent"
-	"github.com/amtedge/amtedge/appliance/catalog"
 	"github.com/amtedge/amtedge/appliance/events"
 	"github.com/amtedge/amtedge/appliance/inventory"
 	"github.com/amtedge/amtedge/appliance/web"
@@ -46,22 +45,9 @@ type Config struct {
 	Now  func() time.Time // default time.Now
 }
 
-// Catalog is the profiles and domains store (*catalog.Catalog implements it). Writes take RPS JSON bodies and
-// return *catalog.ValidationError, *catalog.ConflictError or an error wrapping catalog.ErrNotFound.
-type Catalog interface {
-	ProfileList() []catalog.ProfileEntry
-	ProfileByName(name string) (catalog.ProfileEntry, error)
-	DomainList() []catalog.Domain
-	DomainByName(name string) (catalog.Domain, error)
-	CreateProfile(ctx context.Context, body []byte, actor string) (catalog.ProfileEntry, error)
-	UpdateProfile(ctx context.Context, body []byte, ifMatch, actor string) (catalog.ProfileEntry, error)
-	DeleteProfile(ctx context.Context, name, actor string) error
-	CreateDomain(ctx context.Context, body []byte, actor string) (catalog.Domain, error)
-	UpdateDomain(ctx context.Context, body []byte, ifMatch, actor string) (catalog.Domain, error)
-	DeleteDomain(ctx context.Context, name, actor string) error
-	InspectPFX(pfx []byte, password, suffix string) catalog.CertReport
-	DomainCert(ctx context.Context, name string) (catalog.CertReport, error)
-}
+// Catalog is the profiles and domains store, the same the REST API writes through (*catalog.Catalog implements
+// it): its errors are *catalog.ValidationError, *catalog.ConflictError or an error wrapping catalog.ErrNotFound.
+type Catalog = web.Catalog
 
 // Auth is the admin listener's session and CSRF guard (*access.Guard implements it).
 type Auth interface {
