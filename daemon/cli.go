@@ -473,7 +473,6 @@ func result(ok bool) string {
 	return "failed"
 }
 
-
 // syncCommand is `amtedge sync now`: the box pulls from and pushes to its central Vault at once.
 func syncCommand(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "now" {
