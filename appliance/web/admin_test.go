@@ -278,3 +278,34 @@ func TestActor(t *testing.T) {
 		t.Fatalf("actor %q", got)
 	}
 }
+
+// RPS's other collections list empty and refuse writes (the box applies none of those features); version answers
+// in RPS's shape.
+func TestUnsupportedConfigsAndVersion(t *testing.T) {
+	h, _, _ := newTestAPIWithCatalog(t, "ok")
+	for _, route := range []string{"ciraconfigs", "wirelessconfigs", "ieee8021xconfigs", "proxyconfigs"} {
+		base := "/api/v1/admin/" + route
+		if r := send(t, h, "GET", base, ""); r.code != 200 || strings.TrimSpace(r.body) != "[]" {
+			t.Errorf("GET %s: %d %s", base, r.code, r.body)
+		}
+		if r := send(t, h, "GET", base+"?$count=true", ""); r.code != 200 || strings.TrimSpace(r.body) != `{"data":[],"totalCount":0}` {
+			t.Errorf("GET %s?$count=true: %d %s", base, r.code, r.body)
+		}
+		if r := send(t, h, "GET", base+"?$top=x", ""); r.code != 400 || !strings.Contains(r.body, MsgTop) {
+			t.Errorf("GET %s?$top=x: %d %s", base, r.code, r.body)
+		}
+		if r := send(t, h, "GET", base+"/x1", ""); r.code != 404 || !strings.Contains(r.body, "x1 Not Found") {
+			t.Errorf("GET %s/x1: %d %s", base, r.code, r.body)
+		}
+		for _, m := range []struct{ method, target string }{{"POST", base}, {"PATCH", base}, {"DELETE", base + "/x1"}} {
+			if r := send(t, h, m.method, m.target, `{"configName":"x1"}`); r.code != 501 || !strings.Contains(r.body, "does not configure") {
+				t.Errorf("%s %s: %d %s", m.method, m.target, r.code, r.body)
+			}
+		}
+	}
+	var v Version
+	r := send(t, h, "GET", "/api/v1/admin/version", "")
+	if r.code != 200 || json.Unmarshal([]byte(r.body), &v) != nil || v.ProtocolVersion != "4.0.0" || v.ServiceVersion == "" {
+		t.Errorf("GET /api/v1/admin/version: %d %s", r.code, r.body)
+	}
+}

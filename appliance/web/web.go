@@ -204,7 +204,48 @@ func New(cfg Config) http.Handler {
 	h.mux.HandleFunc("DELETE /api/v1/admin/domains/{name}", h.deleteDomain)
 	h.mux.HandleFunc("GET /api/v1/admin/domains/{name}/certificate", h.domainCert)
 	h.mux.HandleFunc("POST /api/v1/sync", h.syncNow)
+	h.mux.HandleFunc("GET /api/v1/admin/version", h.version)
+	for _, c := range unsupportedConfigs {
+		h.mux.HandleFunc("GET /api/v1/admin/"+c.route, func(w http.ResponseWriter, r *http.Request) {
+			pg, errs := parsePaging(r.URL.Query())
+			if len(errs) > 0 {
+				WriteJSON(w, http.StatusBadRequest, ValidationErrors{errs})
+				return
+			}
+			writePage(w, pg, []struct{}{})
+		})
+		h.mux.HandleFunc("GET /api/v1/admin/"+c.route+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+			WriteJSON(w, http.StatusNotFound, ErrorBody{"Not Found", c.kind + " " + r.PathValue("name") + " Not Found"})
+		})
+		refuse := func(w http.ResponseWriter, _ *http.Request) {
+			WriteJSON(w, http.StatusNotImplemented, ErrorBody{"Not Implemented", "this box does not configure " + c.feature +
+				" on devices yet, so it keeps no " + c.kind + "s; profiles that name one are refused"})
+		}
+		h.mux.HandleFunc("POST /api/v1/admin/"+c.route, refuse)
+		h.mux.HandleFunc("PATCH /api/v1/admin/"+c.route, refuse)
+		h.mux.HandleFunc("DELETE /api/v1/admin/"+c.route+"/{name}", refuse)
+	}
 	return h
+}
+
+// unsupportedConfigs are RPS's other admin collections. The box applies none of these features yet, so it lists
+// them empty (RPS scripts that list them keep working) and refuses writes with 501 rather than storing
+// configuration it would silently not apply.
+var unsupportedConfigs = []struct{ route, kind, feature string }{
+	{"ciraconfigs", "CIRA config", "CIRA"},
+	{"wirelessconfigs", "Wireless profile", "Wi-Fi"},
+	{"ieee8021xconfigs", "802.1x profile", "802.1X"},
+	{"proxyconfigs", "Proxy config", "HTTP proxies"},
+}
+
+// Version is GET /api/v1/admin/version, in RPS's shape.
+type Version struct {
+	ServiceVersion  string `json:"serviceVersion"`
+	ProtocolVersion string `json:"protocolVersion"`
+}
+
+func (h *handler) version(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, Version{ServiceVersion: h.cfg.Status.Status(r.Context()).Version, ProtocolVersion: agent.ProtocolVersion})
 }
 
 // syncNow is `amtedge sync now`: pull from and push to Vault at once rather than at the next interval.
