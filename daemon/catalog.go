@@ -133,7 +133,7 @@ func catalogPath(stateDir string) string { return filepath.Join(stateDir, "catal
 func (b *box) openCatalog(stateDir string, allowRandom bool) (*siteCatalog, error) {
 	var store secrets.Store // stays a nil interface when degraded: a nil *cache.Store would not compare nil
 	if b.store != nil {
-		store = catalogStore{Store: b.store, b: b}
+		store = notifyingStore{Store: b.store, notify: b.notifySync} // a new profile's passwords reach Vault promptly
 	}
 	c, err := appcatalog.Open(appcatalog.Options{Path: catalogPath(stateDir), Store: store, AllowRandom: allowRandom, Log: b.log})
 	if err != nil {
@@ -170,36 +170,6 @@ func (s *siteCatalog) current() *catalog {
 		c.profiles[e.ProfileName] = e.Profile
 	}
 	return c
-}
-
-// catalogStore is the Store the catalog writes API entries' secrets to: it tells the Vault sync after each
-// write, as the flows' store does, so a new profile's passwords reach Vault promptly.
-type catalogStore struct {
-	secrets.Store
-	b *box
-}
-
-func (s catalogStore) notify(err error) error {
-	if err == nil && s.b.syncer != nil {
-		s.b.syncer.Notify()
-	}
-	return err
-}
-
-func (s catalogStore) PutProfile(ctx context.Context, name string, p secrets.ProfileSecret) error {
-	return s.notify(s.Store.PutProfile(ctx, name, p))
-}
-
-func (s catalogStore) DeleteProfile(ctx context.Context, name string) error {
-	return s.notify(s.Store.DeleteProfile(ctx, name))
-}
-
-func (s catalogStore) PutDomain(ctx context.Context, name string, d secrets.DomainSecret) error {
-	return s.notify(s.Store.PutDomain(ctx, name, d))
-}
-
-func (s catalogStore) DeleteDomain(ctx context.Context, name string) error {
-	return s.notify(s.Store.DeleteDomain(ctx, name))
 }
 
 // withPeerActor names the control socket's caller "cli:<uid>" for the catalog's change events: the kernel's

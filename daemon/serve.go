@@ -161,7 +161,7 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 		}()
 		var store secrets.Store = b.store
 		if b.syncer != nil {
-			store = notifyingStore{Store: b.store, notify: b.syncer.Notify}
+			store = notifyingStore{Store: b.store, notify: b.notifySync}
 		}
 		flows := provision.New(provision.Config{RequestTimeout: cfg.WSMAN.RequestTimeout, Attempts: cfg.WSMAN.Attempts,
 			ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, store, b.inventory, log)

@@ -118,34 +118,53 @@ func (b *box) vaultState() (word string, reachable bool, detail string) {
 	return word, st.Reachable, detail
 }
 
-// notifyingStore tells the sync after every write, so the outbox drains promptly (the sync also polls).
+// notifyingStore tells the sync after every write, so the outbox drains promptly (the sync also polls). The
+// flows write devices through it, the catalog profiles and domains.
 type notifyingStore struct {
 	secrets.Store
 	notify func()
 }
 
-func (s notifyingStore) PutDevice(ctx context.Context, uuid string, c secrets.Credentials) error {
-	err := s.Store.PutDevice(ctx, uuid, c)
+// notifySync wakes the Vault sync, when the box has one.
+func (b *box) notifySync() {
+	if b.syncer != nil {
+		b.syncer.Notify()
+	}
+}
+
+func (s notifyingStore) after(err error) error {
 	if err == nil {
 		s.notify()
 	}
 	return err
+}
+
+func (s notifyingStore) PutDevice(ctx context.Context, uuid string, c secrets.Credentials) error {
+	return s.after(s.Store.PutDevice(ctx, uuid, c))
 }
 
 func (s notifyingStore) MarkDevice(ctx context.Context, uuid string, state secrets.State) error {
-	err := s.Store.MarkDevice(ctx, uuid, state)
-	if err == nil {
-		s.notify()
-	}
-	return err
+	return s.after(s.Store.MarkDevice(ctx, uuid, state))
 }
 
 func (s notifyingStore) DeleteDevice(ctx context.Context, uuid string) error {
-	err := s.Store.DeleteDevice(ctx, uuid)
-	if err == nil {
-		s.notify()
-	}
-	return err
+	return s.after(s.Store.DeleteDevice(ctx, uuid))
+}
+
+func (s notifyingStore) PutProfile(ctx context.Context, name string, p secrets.ProfileSecret) error {
+	return s.after(s.Store.PutProfile(ctx, name, p))
+}
+
+func (s notifyingStore) DeleteProfile(ctx context.Context, name string) error {
+	return s.after(s.Store.DeleteProfile(ctx, name))
+}
+
+func (s notifyingStore) PutDomain(ctx context.Context, name string, d secrets.DomainSecret) error {
+	return s.after(s.Store.PutDomain(ctx, name, d))
+}
+
+func (s notifyingStore) DeleteDomain(ctx context.Context, name string) error {
+	return s.after(s.Store.DeleteDomain(ctx, name))
 }
 
 // syncNow is `amtedge sync now`: a pull and a push at once, bounded.
