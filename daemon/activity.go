@@ -37,18 +37,23 @@ func (h *activityHandler) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (h *activityHandler) Handle(ctx context.Context, r slog.Record) error {
 	name := h.event
-	var fields []events.Field
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "event" && h.group == "" {
-			name = a.Value.String()
+	if h.group == "" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "event" {
+				name = a.Value.String()
+			}
 			return true
-		}
-		fields = appendField(fields, h.group, a)
-		return true
-	})
-	if name != "" {
-		h.hub.Publish(events.Record{Time: r.Time, Name: name, Level: r.Level.String(), Message: r.Message,
-			Fields: append(append([]events.Field(nil), h.attrs...), fields...)})
+		})
+	}
+	if name != "" { // only events are published: the fields are built for them alone
+		fields := append([]events.Field(nil), h.attrs...)
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key != "event" || h.group != "" {
+				fields = appendField(fields, h.group, a)
+			}
+			return true
+		})
+		h.hub.Publish(events.Record{Time: r.Time, Name: name, Level: r.Level.String(), Message: r.Message, Fields: fields})
 	}
 	if !h.next.Enabled(ctx, r.Level) {
 		return nil

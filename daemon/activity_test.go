@@ -46,37 +46,3 @@ func TestActivityHandlerTeesEvents(t *testing.T) {
 		t.Errorf("next handler output does not follow its level:\n%s", out)
 	}
 }
-
-func TestActivityHubSubscribers(t *testing.T) {
-	hub := events.NewHub(2)
-	sub := hub.Subscribe()
-	for i := 0; i < 3; i++ {
-		hub.Publish(events.Record{Name: events.Metrics})
-	}
-	if r := hub.Recent(0); len(r) != 2 || r[0].Seq != 2 || r[1].Seq != 3 {
-		t.Fatalf("ring = %+v, want the last two", r)
-	}
-	if r := hub.Recent(2); len(r) != 1 || r[0].Seq != 3 {
-		t.Fatalf("Recent(2) = %+v", r)
-	}
-	for want := uint64(1); want <= 3; want++ {
-		if r := <-sub.C; r.Seq != want {
-			t.Fatalf("subscriber got seq %d, want %d", r.Seq, want)
-		}
-	}
-	hub.Unsubscribe(sub)
-	if _, open := <-sub.C; open {
-		t.Fatal("channel still open after Unsubscribe")
-	}
-	hub.Unsubscribe(sub) // twice is harmless
-	slow := hub.Subscribe()
-	for i := 0; i < subscriberBufferForTest+5; i++ {
-		hub.Publish(events.Record{})
-	}
-	if slow.Dropped() != 5 {
-		t.Fatalf("a full subscriber dropped %d records, want 5", slow.Dropped())
-	}
-}
-
-// subscriberBufferForTest mirrors events' subscriber buffer (256).
-const subscriberBufferForTest = 256

@@ -180,7 +180,7 @@ func (b *box) withGuardActor(next http.Handler) http.Handler {
 
 // webConfig is the REST API's view of the box, the same on the control socket and the admin listener.
 func (b *box) webConfig() web.Config {
-	cfg := web.Config{Status: b.view(), Sessions: b.agents, Devices: b.inventory, Catalog: b.catalog.Catalog}
+	cfg := web.Config{Status: b.view(), Sessions: b.agents, Devices: b.inventory, Catalog: b.catalog.Catalog, Version: version}
 	if b.syncer != nil {
 		cfg.Sync = syncNow{b}
 	}
@@ -199,7 +199,7 @@ func (b *box) newRegistry() *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "amtedge_sessions_live", Help: "Agent sessions running now."},
-			func() float64 { return float64(len(b.agents.Sessions())) }),
+			func() float64 { return float64(b.agents.Live()) }),
 		newBoxCollector(b),
 	)
 	return reg

@@ -15,7 +15,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -374,10 +373,7 @@ func TestAdminConfig(t *testing.T) {
 // Under socket activation the box takes the admin socket systemd passed under the name "admin" (here both the
 // agent and the admin address in the config are taken, so binding either would fail).
 func TestAdminSocketActivation(t *testing.T) {
-	activate, err := exec.LookPath("systemd-socket-activate")
-	if err != nil {
-		t.Skip("systemd-socket-activate is not installed (Debian package systemd)")
-	}
+	activate := needTool(t, "systemd-socket-activate", "systemd")
 	site := newTestSite(t)
 	var busy, free []string
 	for range 2 {
@@ -430,10 +426,7 @@ func TestAdminSocketActivation(t *testing.T) {
 
 // With admin.listen "" a passed admin socket is not served: the box closes it and says so.
 func TestAdminDisabledClosesPassedSocket(t *testing.T) {
-	activate, err := exec.LookPath("systemd-socket-activate")
-	if err != nil {
-		t.Skip("systemd-socket-activate is not installed (Debian package systemd)")
-	}
+	activate := needTool(t, "systemd-socket-activate", "systemd")
 	site := newTestSite(t)
 	var free []string
 	for range 2 {

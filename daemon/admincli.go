@@ -17,7 +17,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/amtedge/amtedge/appliance/access"
-	"github.com/amtedge/amtedge/appliance/web"
 )
 
 // `amtedge admin`: the web UI's admin accounts and the REST API's tokens, managed over the control socket
@@ -175,40 +174,16 @@ func pathEscapeName(s string) string {
 	return b.String()
 }
 
-// send is do with a JSON body (nil: none); a non-2xx answer becomes an error carrying the box's message.
+// send is sendJSON with body marshalled to JSON (nil: no body).
 func (c *controlClient) send(method, path string, body any) ([]byte, error) {
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://amtedge"+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return nil, c.dialError(err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read the answer of the box: %w", err)
-	}
-	if res.StatusCode/100 == 2 {
-		return raw, nil
-	}
-	var eb web.ErrorBody
-	if json.Unmarshal(raw, &eb) == nil && eb.Message != "" {
-		return nil, errors.New(clean(eb.Message))
-	}
-	return nil, fmt.Errorf("the box answered %s", res.Status)
+	return c.sendJSON(method, path, nil, b)
 }
 
 // maxPasswordLine bounds a password read from a pipe (the box accepts at most 256 characters).

@@ -17,7 +17,6 @@ import (
 	"github.com/amtedge/amtedge/appliance/site"
 	"github.com/amtedge/amtedge/appliance/web"
 	"github.com/amtedge/amtedge/secrets"
-	"github.com/amtedge/amtedge/secrets/cache"
 )
 
 // catalog is the box's profiles and domains as loaded from the site file (checkSite's result), or a snapshot
@@ -28,11 +27,6 @@ type catalog struct {
 	expiry   map[string]time.Time // domain name → earliest certificate expiry
 }
 
-func (c *catalog) Profile(name string) (profiles.Profile, bool) {
-	p, ok := c.profiles[name]
-	return p, ok
-}
-
 func (c *catalog) ProfileNames() []string {
 	names := make([]string, 0, len(c.profiles))
 	for n := range c.profiles {
@@ -40,10 +34,6 @@ func (c *catalog) ProfileNames() []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-func (c *catalog) Domains() []provision.DomainRef {
-	return append([]provision.DomainRef(nil), c.domains...)
 }
 
 // siteSecret is a secret read from the site's files, to be written into the Store once the whole site checked.
@@ -128,14 +118,10 @@ type siteCatalog struct {
 // catalogPath is the catalog file in the state directory.
 func catalogPath(stateDir string) string { return filepath.Join(stateDir, "catalog.db") }
 
-// openCatalog opens the catalog file. store is nil when the sealed store is degraded (every API write is then
+// openCatalog opens the catalog file over b.custody (nil when the sealed store is degraded: every API write is then
 // refused); allowRandom is whether random-password profiles may be created (a Vault, or standalone custody).
 func (b *box) openCatalog(stateDir string, allowRandom bool) (*siteCatalog, error) {
-	var store secrets.Store // stays a nil interface when degraded: a nil *cache.Store would not compare nil
-	if b.store != nil {
-		store = notifyingStore{Store: b.store, notify: b.notifySync} // a new profile's passwords reach Vault promptly
-	}
-	c, err := appcatalog.Open(appcatalog.Options{Path: catalogPath(stateDir), Store: store, AllowRandom: allowRandom, Log: b.log})
+	c, err := appcatalog.Open(appcatalog.Options{Path: catalogPath(stateDir), Store: b.custody, AllowRandom: allowRandom, Log: b.log})
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +130,7 @@ func (b *box) openCatalog(stateDir string, allowRandom bool) (*siteCatalog, erro
 
 // setSite makes a checked site the catalog's site entries, storing its secrets (when the store is open) only
 // once no site name collides with an API entry, so a colliding site never overwrites an API entry's secret.
-func (s *siteCatalog) setSite(ctx context.Context, store *cache.Store, cat *catalog, list []siteSecret) error {
+func (s *siteCatalog) setSite(ctx context.Context, store secrets.Store, cat *catalog, list []siteSecret) error {
 	profs := make([]profiles.Profile, 0, len(cat.profiles))
 	for _, name := range cat.ProfileNames() {
 		profs = append(profs, cat.profiles[name])

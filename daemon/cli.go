@@ -160,7 +160,7 @@ func (c *controlClient) sendJSON(method, path string, query url.Values, reqBody 
 		}
 		return nil, fmt.Errorf("the box refused it (%d problems):%s", len(ve.Errors), strings.Join(msgs, ""))
 	case json.Unmarshal(body, &eb) == nil && eb.Message != "":
-		return nil, errors.New(eb.Message)
+		return nil, errors.New(clean(eb.Message)) // the box's text reaches a terminal: no control characters
 	}
 	return nil, fmt.Errorf("the box answered %s", res.Status)
 }
@@ -428,7 +428,7 @@ func domainsCommand(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(tw, "NAME\tDNS SUFFIX\tCERTIFICATE EXPIRES\tDAYS LEFT")
 			for _, d := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", clean(d.ProfileName), clean(d.DomainSuffix), d.ExpirationDate.Format(time.DateOnly),
-					int(d.ExpirationDate.Sub(now).Hours()/24))
+					certDaysLeft(d.ExpirationDate, now))
 			}
 			return tw.Flush()
 		}, nil

@@ -106,6 +106,15 @@ func (c *Config) sealer() seal.Sealer {
 	return seal.NewTPM(c.tpmConfig())
 }
 
+// keyPath is the file holding the store's key: the software key, or the TPM-sealed blob.
+func (c *Config) keyPath() string {
+	stateDir := c.path(c.StateDir)
+	if c.Custody.Seal == "software" {
+		return seal.NewSoftwareIn(stateDir).Path()
+	}
+	return seal.TPMBlobPath(stateDir)
+}
+
 func (c *Config) tpmConfig() seal.TPMConfig {
 	return seal.TPMConfig{Device: c.Custody.TPM.Device, SRKHandle: c.Custody.TPM.SRKHandle, PCRs: c.Custody.TPM.PCRs,
 		BlobPath: seal.TPMBlobPath(c.path(c.StateDir))}

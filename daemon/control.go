@@ -159,12 +159,11 @@ func (v *boxView) Status(ctx context.Context) web.Status {
 	}
 	if b.store == nil {
 		st.Outbox.Error = "degraded: the sealed store is not open"
-	} else if out, err := b.store.Outbox(ctx); err != nil {
+	} else if n, oldest, err := b.store.OutboxSummary(ctx); err != nil {
 		st.Outbox.Error = err.Error()
 	} else {
-		st.Outbox.Length = len(out)
-		if len(out) > 0 {
-			oldest := out[0].Time
+		st.Outbox.Length = n
+		if n > 0 {
 			st.Outbox.Oldest = &oldest
 		}
 	}

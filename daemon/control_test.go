@@ -215,13 +215,8 @@ func TestControlConfig(t *testing.T) {
 // A process whose user is neither root, nor the service's, nor in group amtedge is refused: first by the socket
 // file's mode, and — when the mode was opened by mistake — by the peer-credential check, with a 403 and an event.
 func TestControlSocketPeerCheck(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run a child under another uid")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv (util-linux) is not installed")
-	}
+	needRoot(t, "to run a child under another uid")
+	setpriv := needTool(t, "setpriv", "util-linux")
 	// A directory the unprivileged child can traverse, holding the socket and a copy of this test binary.
 	pub, err := os.MkdirTemp("", "amtedge-ctl-")
 	if err != nil {

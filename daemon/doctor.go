@@ -292,7 +292,7 @@ func bounded(ctx context.Context, limit time.Duration, f func(ctx context.Contex
 func (d *doctor) checkTPM(ctx context.Context) {
 	cfg := d.cfg
 	if cfg.Custody.Seal == "software" {
-		d.add("tpm", statusWarn, "the store's key is not sealed by a TPM: it is a file, "+seal.NewSoftwareIn(cfg.path(cfg.StateDir)).Path()+
+		d.add("tpm", statusWarn, "the store's key is not sealed by a TPM: it is a file, "+cfg.keyPath()+
 			" (custody.seal: software)", "anyone who can read the file or a backup of it can read every stored password",
 			"on a box with a TPM 2.0 set custody.seal: tpm (the existing store then needs amtedge store recover; Vault refills it)")
 		return
@@ -352,17 +352,9 @@ func ownerOf(fi fs.FileInfo) string {
 	return ""
 }
 
-// keyPath is the file holding the (sealed) store key.
-func (d *doctor) keyPath() string {
-	if d.cfg.Custody.Seal == "software" {
-		return seal.NewSoftwareIn(d.cfg.path(d.cfg.StateDir)).Path()
-	}
-	return seal.TPMBlobPath(d.cfg.path(d.cfg.StateDir))
-}
-
 // checkSeal unseals the key here (and forgets it) and compares with the daemon's own state.
 func (d *doctor) checkSeal(ctx context.Context) {
-	keyPath := d.keyPath()
+	keyPath := d.cfg.keyPath()
 	dbPath := storePath(d.cfg.path(d.cfg.StateDir))
 	var localErr error
 	missing := false

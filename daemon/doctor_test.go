@@ -91,13 +91,7 @@ func TestDoctorEndToEnd(t *testing.T) {
 		"custody: {seal: tpm, tpm: {device: %s}}\n"+
 		"vault: {address: '%s', prefix: %s, callTimeout: 2s, auth: {method: approle, roleIdFile: role-id, secretIdFile: secret-id}}\n",
 		agentPort, adminPort, tpmSock, v.Addr, prefix)
-	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeTestConfig(t, cfgPath, cfgYAML)
 	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

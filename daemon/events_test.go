@@ -27,14 +27,14 @@ func TestJournalFieldName(t *testing.T) {
 // reported at every check.
 func TestCertificateExpiryEvents(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	cat := &catalog{expiry: map[string]time.Time{
+	expiry := map[string]time.Time{
 		"far": now.AddDate(1, 0, 0), "soon": now.Add(45 * 24 * time.Hour), "week": now.Add(6 * 24 * time.Hour),
 		"gone": now.Add(-time.Hour),
-	}}
+	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	warned := map[string]int{}
-	checkExpiry(log, cat, warned, now)
+	checkExpiry(log, expiry, warned, now)
 	out := buf.String()
 	for _, want := range []string{
 		`level=WARN msg="provisioning certificate of domain soon expires in 45 days" event=certificate_expiring domain=soon days_left=45 threshold_days=60`,
@@ -50,12 +50,12 @@ func TestCertificateExpiryEvents(t *testing.T) {
 	}
 	// The next day: nothing new for soon and week, expired again; a day later soon crosses nothing new either.
 	buf.Reset()
-	checkExpiry(log, cat, warned, now.Add(24*time.Hour))
+	checkExpiry(log, expiry, warned, now.Add(24*time.Hour))
 	if out := buf.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, "certificate_expired") {
 		t.Errorf("second day:\n%s", out)
 	}
 	buf.Reset()
-	checkExpiry(log, cat, warned, now.Add(16*24*time.Hour)) // soon: 29 days left, crosses 30
+	checkExpiry(log, expiry, warned, now.Add(16*24*time.Hour)) // soon: 29 days left, crosses 30
 	if out := buf.String(); !strings.Contains(out, "domain=soon days_left=29 threshold_days=30") {
 		t.Errorf("30-day mark:\n%s", out)
 	}
@@ -87,19 +87,5 @@ func TestStatsSnapshot(t *testing.T) {
 	}
 	if snap := s.snapshot(); snap[len(snap)-7] != 0 { // sessions_finished_interval resets
 		t.Errorf("durations not reset: %v", snap)
-	}
-}
-
-// The agent package's refusal line carries the agent_refused event; records that name their own event keep it.
-func TestAgentLoggerTagsRefusals(t *testing.T) {
-	var buf bytes.Buffer
-	log := agentLogger(slog.New(slog.NewTextHandler(&buf, nil))).With("client", "c1")
-	log.Info("agent request refused", "reason", "no such profile")
-	log.Info("agent request refused", "event", "something_else")
-	log.Info("agent session started")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 3 || !strings.Contains(lines[0], "client=c1 reason=\"no such profile\" event=agent_refused") ||
-		strings.Contains(lines[1], "agent_refused") || strings.Contains(lines[2], "event=") {
-		t.Errorf("tagged log:\n%s", buf.String())
 	}
 }

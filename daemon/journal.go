@@ -163,45 +163,6 @@ func (h *journalHandler) WithGroup(name string) slog.Handler {
 	return &h2
 }
 
-// eventTagger adds an `event` attribute to records of packages that predate the events catalog, by their message
-// (the agent package's refusal line), so the journal gives them a MESSAGE_ID too.
-type eventTagger struct {
-	next      slog.Handler
-	byMessage map[string]string
-}
-
-func (t eventTagger) Enabled(ctx context.Context, l slog.Level) bool { return t.next.Enabled(ctx, l) }
-
-func (t eventTagger) Handle(ctx context.Context, r slog.Record) error {
-	if name, ok := t.byMessage[r.Message]; ok {
-		tagged := true
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "event" {
-				tagged = false
-			}
-			return tagged
-		})
-		if tagged {
-			r = r.Clone()
-			r.AddAttrs(slog.String("event", name))
-		}
-	}
-	return t.next.Handle(ctx, r)
-}
-
-func (t eventTagger) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return eventTagger{next: t.next.WithAttrs(attrs), byMessage: t.byMessage}
-}
-
-func (t eventTagger) WithGroup(name string) slog.Handler {
-	return eventTagger{next: t.next.WithGroup(name), byMessage: t.byMessage}
-}
-
-// agentLogger is the logger the agent server gets: its refusal line carries the agent_refused event.
-func agentLogger(log *slog.Logger) *slog.Logger {
-	return slog.New(eventTagger{next: log.Handler(), byMessage: map[string]string{"agent request refused": events.AgentRefused}})
-}
-
 // useJournal decides log.output "auto": the journal when stderr is journald's stream (JOURNAL_STREAM), or when the
 // journal socket is there and stderr is not a terminal (a unit with StandardError=null, or a container with the
 // socket mounted); a technician running the box in a terminal keeps reading text.

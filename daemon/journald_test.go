@@ -28,14 +28,10 @@ func TestJournald(t *testing.T) {
 		journaldChild(t)
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a private mount namespace")
-	}
-	for _, tool := range []string{"unshare", "journalctl", "/lib/systemd/systemd-journald"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (Debian packages util-linux and systemd)", tool)
-		}
-	}
+	needRoot(t, "for a private mount namespace")
+	needTool(t, "unshare", "util-linux")
+	needTool(t, "journalctl", "systemd")
+	needTool(t, "/lib/systemd/systemd-journald", "systemd")
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", os.Args[0], "-test.run", "^TestJournald$", "-test.v")
 	cmd.Env = cleanEnv(journaldChildEnv + "=1")
 	out, err := cmd.CombinedOutput()

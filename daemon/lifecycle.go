@@ -142,7 +142,7 @@ func (b *box) run(configPath string, sigs <-chan os.Signal, n notifier) error {
 	defer stopWatchdog()
 
 	warned := map[string]int{}
-	checkExpiry(b.log, b.catalog.current(), warned, now)
+	checkExpiry(b.log, b.catalog.Expiry(), warned, now)
 	statusT := time.NewTicker(statusInterval)
 	defer statusT.Stop()
 	metricsT := time.NewTicker(b.cfg.Metrics.Interval)
@@ -175,7 +175,7 @@ func (b *box) run(configPath string, sigs <-chan os.Signal, n notifier) error {
 		case t := <-metricsT.C:
 			b.logMetrics(context.Background(), t)
 		case t := <-expiryT.C:
-			checkExpiry(b.log, b.catalog.current(), warned, t)
+			checkExpiry(b.log, b.catalog.Expiry(), warned, t)
 		}
 		if line := b.statusLine(time.Now()); line != lastStatus {
 			lastStatus = line
@@ -239,8 +239,8 @@ func (b *box) applyReload(configPath string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// Degraded (b.store nil): nothing can be stored until the store is recovered; setSite skips the secrets.
-	if err := b.catalog.setSite(ctx, b.store, cat, siteSecrets); err != nil {
+	// Degraded (b.custody nil): nothing can be stored until the store is recovered; setSite skips the secrets.
+	if err := b.catalog.setSite(ctx, b.custody, cat, siteSecrets); err != nil {
 		return err
 	}
 	b.cert.Store(cert)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -136,10 +135,7 @@ func TestWatchdogStopsWhenWedged(t *testing.T) {
 // Under socket activation the box serves on the socket systemd passed as "agent", not on agent.listen (here an
 // address that is taken, so binding it would fail).
 func TestSocketActivation(t *testing.T) {
-	activate, err := exec.LookPath("systemd-socket-activate")
-	if err != nil {
-		t.Skip("systemd-socket-activate is not installed (Debian package systemd)")
-	}
+	activate := needTool(t, "systemd-socket-activate", "systemd")
 	site := newTestSite(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

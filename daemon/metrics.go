@@ -131,19 +131,18 @@ func (b *box) statusLine(now time.Time) string {
 	}
 	vaultWord, _, _ := b.vaultState()
 	return fmt.Sprintf("sessions: %d live; activations today: %d ok, %d failed; seal: %s; Vault: %s",
-		len(b.agents.Sessions()), ok, failed, sealState, vaultWord)
+		b.agents.Live(), ok, failed, sealState, vaultWord)
 }
 
 // logMetrics writes the periodic metrics record.
 func (b *box) logMetrics(ctx context.Context, now time.Time) {
 	attrs := []any{"event", events.Metrics}
 	attrs = append(attrs, b.stats.snapshot()...)
-	attrs = append(attrs, "sessions_live", len(b.agents.Sessions()), "seal_mode", b.cfg.Custody.Seal,
+	attrs = append(attrs, "sessions_live", b.agents.Live(), "seal_mode", b.cfg.Custody.Seal,
 		"vault", strings.ReplaceAll(vaultWordOnly(b), " ", "_"), "uptime_s", int64(now.Sub(b.started).Seconds()),
 		"interval_s", int64(b.cfg.Metrics.Interval.Seconds()))
-	cat := b.catalog.current()
 	first, firstDomain := time.Time{}, ""
-	for name, exp := range cat.expiry {
+	for name, exp := range b.catalog.Expiry() {
 		if first.IsZero() || exp.Before(first) {
 			first, firstDomain = exp, name
 		}
@@ -165,11 +164,11 @@ func (b *box) logMetrics(ctx context.Context, now time.Time) {
 // outbox is the outbox's length and the age of its oldest entry (0 when empty), for the record and /metrics.
 // The store must be open.
 func (b *box) outbox(ctx context.Context, now time.Time) (int, time.Duration, error) {
-	out, err := b.store.Outbox(ctx)
-	if err != nil || len(out) == 0 {
+	n, oldest, err := b.store.OutboxSummary(ctx)
+	if err != nil || n == 0 {
 		return 0, 0, err
 	}
-	return len(out), now.Sub(out[0].Time), nil
+	return n, now.Sub(oldest), nil
 }
 
 // certDaysLeft is whole days until exp (negative once expired), for the record and /metrics.
@@ -181,14 +180,14 @@ var expiryThresholds = []int{60, 30, 7, 1}
 // checkExpiry raises certificate_expiring once per domain and threshold crossed (60, 30, 7, 1 days left), and
 // certificate_expired at every check once a certificate has expired. warned remembers the last threshold per
 // domain, so a daily check does not repeat a warning; a restart repeats it once, which is wanted.
-func checkExpiry(log *slog.Logger, cat *catalog, warned map[string]int, now time.Time) {
-	names := make([]string, 0, len(cat.expiry))
-	for name := range cat.expiry {
+func checkExpiry(log *slog.Logger, expiry map[string]time.Time, warned map[string]int, now time.Time) {
+	names := make([]string, 0, len(expiry))
+	for name := range expiry {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		exp := cat.expiry[name]
+		exp := expiry[name]
 		if !now.Before(exp) {
 			log.Error("provisioning certificate expired", "event", events.CertificateExpired, "domain", name,
 				"expires", exp.UTC().Format(time.RFC3339))

@@ -68,6 +68,7 @@ type box struct {
 	log      *slog.Logger
 	level    *slog.LevelVar    // the logger's level, when reloadable; nil in tests that pass their own logger
 	store    *cache.Store      // nil when degraded
+	custody  secrets.Store     // store, waking the Vault sync after each write; nil when degraded
 	degraded string            // why the sealed store could not be opened; "" when it is open
 	syncer   *vaultsync.Syncer // nil without Vault (or degraded)
 	// vaultConfigured is whether the box started with a Vault (a reload does not change it).
@@ -114,6 +115,10 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 		}
 	}()
 
+	if b.store != nil { // degraded: custody stays a nil interface (a nil *cache.Store would not compare nil)
+		b.custody = notifyingStore{Store: b.store, notify: b.notifySync}
+	}
+
 	cat, siteSecrets, err := b.loadSite(cfg, cfg.acceptsRandomPasswords())
 	if err != nil {
 		return nil, err
@@ -126,7 +131,7 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 			b.catalog.Close()
 		}
 	}()
-	if err := b.catalog.setSite(ctx, b.store, cat, siteSecrets); err != nil {
+	if err := b.catalog.setSite(ctx, b.custody, cat, siteSecrets); err != nil {
 		return nil, err
 	}
 	if cfg.Custody.Standalone && !cfg.Vault.configured() {
@@ -159,17 +164,13 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 				b.stopVault()
 			}
 		}()
-		var store secrets.Store = b.store
-		if b.syncer != nil {
-			store = notifyingStore{Store: b.store, notify: b.notifySync}
-		}
 		flows := provision.New(provision.Config{RequestTimeout: cfg.WSMAN.RequestTimeout, Attempts: cfg.WSMAN.Attempts,
-			ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, store, b.inventory, log)
+			ReadyTimeout: cfg.WSMAN.ReadyTimeout, OnRecord: b.countRecord}, b.catalog, b.custody, b.inventory, log)
 		handler = b.refuseWhenStale(announceStart(flows, log))
 	}
 	b.agents = agent.NewServer(agent.Config{AppVersion: version, FirstMessageTimeout: cfg.Agent.FirstMessageTimeout,
 		SessionTimeout: cfg.Agent.SessionTimeout, MaxSessions: cfg.Agent.MaxSessions, AllowedNetworks: cfg.Agent.allowedNetworks(),
-		Logger: agentLogger(log)}, handler)
+		Logger: log}, handler)
 
 	passed, err := passedListeners(log, "agent", "admin")
 	if err != nil {
@@ -203,7 +204,7 @@ func startBox(ctx context.Context, cfg *Config, log *slog.Logger) (_ *box, err e
 
 // shutdown stops accepting agents, lets running sessions finish (bounded), and closes the store.
 func (b *box) shutdown(grace time.Duration) error {
-	b.log.Info("stopping: no new sessions; waiting for running ones", "event", events.Stopping, "sessions", len(b.agents.Sessions()))
+	b.log.Info("stopping: no new sessions; waiting for running ones", "event", events.Stopping, "sessions", b.agents.Live())
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	_ = b.http.Shutdown(ctx)
@@ -229,7 +230,7 @@ func (b *box) openStore(ctx context.Context, stateDir string) error {
 	sealer := cfg.sealer()
 	if cfg.Custody.Seal == "software" {
 		log.Warn("the store's data-encryption key is sealed in software (custody.seal: software): anyone who can read "+
-			seal.NewSoftwareIn(stateDir).Path()+" can read every stored password; use a TPM in production", "event", events.SealSoftware)
+			cfg.keyPath()+" can read every stored password; use a TPM in production", "event", events.SealSoftware)
 	}
 	dek, created, err := seal.LoadOrCreate(ctx, sealer)
 	if errors.Is(err, seal.ErrUnsealRefused) {

@@ -6,11 +6,44 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+// needTool finds a program the test needs; `make test` installs it (scripts/test-packages.txt), so its absence
+// fails the test instead of skipping it.
+func needTool(t *testing.T, name, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not installed (Debian package %s; make test installs it)", name, debianPackage)
+	}
+	return path
+}
+
+// needRoot fails a test that needs root (make test runs as root: it installs packages and makes namespaces).
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("this test needs root (%s); run `make test` as root or with sudo", why)
+	}
+}
+
+// writeTestConfig writes a configuration file at path and loads it.
+func writeTestConfig(t *testing.T, path, yaml string) *Config {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
 
 // startTestBox runs the appliance as `serve` wires it, on a demo state in a temp dir and a free port.
 func startTestBox(t *testing.T) (*box, string) {
@@ -18,13 +51,7 @@ func startTestBox(t *testing.T) (*box, string) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "amtedge.yaml")
 	cfgYAML := "stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: '127.0.0.1:0'}\ncustody: {seal: software, standalone: true}\n"
-	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeTestConfig(t, cfgPath, cfgYAML)
 	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

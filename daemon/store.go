@@ -97,10 +97,7 @@ func storeRecover(ctx context.Context, cfg *Config, stdout io.Writer) error {
 		return fmt.Errorf("the store's key cannot be read, and not because it was refused — fix this first: %w", err)
 	}
 	stamp := time.Now().UTC().Format("20060102T150405Z")
-	keyPath := seal.TPMBlobPath(stateDir)
-	if cfg.Custody.Seal == "software" {
-		keyPath = seal.NewSoftwareIn(stateDir).Path()
-	}
+	keyPath := cfg.keyPath()
 	queued, qerr := cache.OutboxLength(dbPath)
 	for _, p := range []string{dbPath, keyPath} {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {

@@ -133,13 +133,7 @@ func TestTPMSealDegradedAndRecover(t *testing.T) {
 	cfgPath := filepath.Join(dir, "amtedge.yaml")
 	cfgYAML := "stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: '127.0.0.1:0'}\n" +
 		"custody: {seal: tpm, standalone: true, tpm: {device: " + filepath.Join(dir, "tpm.sock") + "}}\n"
-	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeTestConfig(t, cfgPath, cfgYAML)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	activate := func(b *box, seed string) amtsim.Summary {
 		return amtsim.Simulate(context.Background(), amtsim.SimulateConfig{

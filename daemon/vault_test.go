@@ -29,13 +29,7 @@ func TestVaultWriteThroughAndOutage(t *testing.T) {
 		"vault: {address: '" + v.Addr + "', prefix: " + prefix + ", callTimeout: 2s, " +
 		"auth: {method: approle, roleIdFile: role-id, secretIdFile: secret-id}}\n"
 	cfgPath := filepath.Join(dir, "amtedge.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeTestConfig(t, cfgPath, cfgYAML)
 	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -130,13 +124,7 @@ func TestStaleSecretsCanRefuseWork(t *testing.T) {
 	cfgYAML := "stateDir: state\ndemo: {enabled: true}\nagent: {listen: '127.0.0.1:0'}\nadmin: {listen: ''}\ncustody: {seal: software}\n" +
 		"vault: {address: 'http://127.0.0.1:1', callTimeout: 1s, whenStale: refuse, auth: {method: approle, roleIdFile: role-id, secretIdFile: secret-id}}\n"
 	cfgPath := filepath.Join(dir, "amtedge.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeTestConfig(t, cfgPath, cfgYAML)
 	logs := &syncBuffer{}
 	b, err := startBox(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {

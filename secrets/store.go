@@ -88,6 +88,12 @@ func (d Device) MEBxPassword() string {
 	return ""
 }
 
+// Holds reports whether any of the device's credential sets, current or in the history, has AMT password
+// amtPassword.
+func (d Device) Holds(amtPassword string) bool {
+	return slices.ContainsFunc(d.sets(), func(c Credentials) bool { return c.AMTPassword == amtPassword })
+}
+
 // sets lists the current set and the history, newest first.
 func (d Device) sets() []Credentials {
 	return append([]Credentials{d.Current}, d.History...)

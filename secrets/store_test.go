@@ -97,3 +97,10 @@ func TestMEBxPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestHolds(t *testing.T) {
+	d := Device{Current: Credentials{AMTPassword: "b", State: Pending}, History: []Credentials{{AMTPassword: "a", State: Abandoned}}}
+	if !d.Holds("b") || !d.Holds("a") || d.Holds("c") || (Device{}).Holds("x") {
+		t.Fatal("Holds does not answer for exactly the device's current and older sets")
+	}
+}

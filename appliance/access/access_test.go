@@ -439,17 +439,21 @@ func TestLimiterBounds(t *testing.T) {
 	now := time.Now()
 	l := newLimiter(2, time.Minute, 3)
 	for _, k := range []string{"a", "b", "c", "d"} {
-		l.fail(k, now)
-		l.fail(k, now)
+		for range 2 { // each sign-in attempt is charged before its password is checked
+			if _, blocked := l.take(k, now); blocked {
+				t.Fatalf("source %s blocked before its %d attempts", k, l.attempts)
+			}
+		}
 		now = now.Add(time.Second)
 	}
 	if len(l.entries) != 3 || l.order.Len() != 3 {
 		t.Fatalf("table holds %d/%d entries, cap 3", len(l.entries), l.order.Len())
 	}
-	if _, blocked := l.blocked("a", now); blocked {
+	// A blocked take charges nothing; an unblocked one charges a's first attempt anew (evicting b, now the oldest).
+	if _, blocked := l.take("a", now); blocked {
 		t.Error("the oldest source was not evicted")
 	}
-	if _, blocked := l.blocked("d", now); !blocked {
+	if _, blocked := l.take("d", now); !blocked {
 		t.Error("the newest source is not blocked")
 	}
 	for in, want := range map[string]string{"192.0.2.1:443": "192.0.2.1", "[2001:db8::1]:1": "2001:db8::/64",

@@ -32,17 +32,6 @@ func newLimiter(attempts int, window time.Duration, capacity int) *limiter {
 	return &limiter{attempts: attempts, window: window, capacity: capacity, entries: map[string]*list.Element{}, order: list.New()}
 }
 
-// blocked reports whether the source is refused now, and for how long still.
-func (l *limiter) blocked(key string, now time.Time) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.current(key, now)
-	if e == nil || e.failures < l.attempts {
-		return 0, false
-	}
-	return e.start.Add(l.window).Sub(now), true
-}
-
 // take charges one attempt to the source before its password is checked, atomically with the check — so
 // sign-ins sent in parallel cannot all pass it while earlier ones are still being hashed — and reports instead
 // whether the source is refused now, and for how long still. A sign-in that succeeds clears the charge (succeed).
@@ -54,13 +43,6 @@ func (l *limiter) take(key string, now time.Time) (time.Duration, bool) {
 	}
 	l.failLocked(key, now)
 	return 0, false
-}
-
-// fail counts a failed sign-in.
-func (l *limiter) fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.failLocked(key, now)
 }
 
 func (l *limiter) failLocked(key string, now time.Time) {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/amtedge/amtedge/appliance/events"
 )
 
 // Handler runs the flow an agent asked for. It ends the session with s.Succeed or s.Fail; if it returns without
@@ -105,6 +107,13 @@ func NewServer(cfg Config, h Handler) *Server {
 type SessionInfo struct {
 	ID, UUID, Verb, Profile, Remote, Step string
 	Started                               time.Time
+}
+
+// Live is how many sessions are running now (cheaper than len(Sessions()): no copy, no sort).
+func (srv *Server) Live() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.byUUID)
 }
 
 // Sessions lists the live sessions, oldest first.
@@ -294,7 +303,7 @@ func (srv *Server) refuse(conn *websocket.Conn, log *slog.Logger, err error) {
 		log.Info("agent session ended before it started", "err", err)
 		return
 	}
-	log.Info("agent request refused", "reason", ce.Text)
+	log.Info("agent request refused", "event", events.AgentRefused, "reason", ce.Text)
 	_ = writeEnvelope(conn, srv.cfg.AppVersion, Envelope{Method: "error", Status: "failed", Message: ce.Text}, srv.cfg.WriteTimeout)
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, ""),
 		time.Now().Add(srv.cfg.WriteTimeout))

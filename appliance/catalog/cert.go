@@ -17,13 +17,51 @@ import (
 // filled from the decoded chain whenever the PFX decodes, even when the import would fail (a suffix mismatch,
 // an expired or non-AMT certificate), so the technician sees what the file is. Without a suffix, every check but
 // the suffix's runs.
+//
+// With a suffix the PFX is decoded once, by Import, when it imports; domains.DecodeChain decodes it again only
+// when the import fails, to show what the file holds. Without a suffix the leaf's CN must be known before Import
+// can run (it picks the suffix checked), so the chain is decoded first.
 func (c *Catalog) InspectPFX(pfx []byte, password, suffix string) CertReport {
 	r := CertReport{Suffix: normSuffix(suffix), Chain: []CertInfo{}}
+	if r.Suffix != "" {
+		d, err := domains.Import("inspect", r.Suffix, pfx, password, c.now())
+		if err == nil {
+			_, root256, _ := d.RootHashes()
+			r.LeafCN = d.LeafCN()
+			r.ActivationEKU = domains.HasProvisioningEKU(d.Chain[0])
+			r.RootSHA256 = root256
+			r.Expires = d.Expires.UTC()
+			for _, crt := range d.Chain {
+				r.Chain = append(r.Chain, certInfo(crt))
+			}
+			r.SuffixMatches = domains.CertMatchesSuffix(r.LeafCN, r.Suffix)
+			return r
+		}
+		chain, _, derr := domains.DecodeChain(pfx, password)
+		if derr != nil {
+			r.Problem = derr.Error()
+			return r
+		}
+		r.fillChain(chain)
+		r.SuffixMatches = domains.CertMatchesSuffix(r.LeafCN, r.Suffix)
+		r.Problem = importProblem(err)
+		return r
+	}
 	chain, _, err := domains.DecodeChain(pfx, password)
 	if err != nil {
 		r.Problem = err.Error()
 		return r
 	}
+	r.fillChain(chain)
+	// No suffix to check against: use one the leaf's CN covers, so that every other check still runs.
+	if _, err := domains.Import("inspect", cnSuffix(r.LeafCN), pfx, password, c.now()); err != nil {
+		r.Problem = importProblem(err)
+	}
+	return r
+}
+
+// fillChain fills the certificate fields of r from chain (leaf first), as DecodeChain returned it.
+func (r *CertReport) fillChain(chain []*x509.Certificate) {
 	leaf := chain[0]
 	r.LeafCN = leaf.Subject.CommonName
 	r.ActivationEKU = domains.HasProvisioningEKU(leaf)
@@ -36,20 +74,14 @@ func (c *Catalog) InspectPFX(pfx []byte, password, suffix string) CertReport {
 		}
 		r.Chain = append(r.Chain, certInfo(crt))
 	}
-	checkSuffix := r.Suffix
-	if checkSuffix == "" {
-		// No suffix to check against: use one the leaf's CN covers, so that every other check still runs.
-		checkSuffix = cnSuffix(r.LeafCN)
-	} else {
-		r.SuffixMatches = domains.CertMatchesSuffix(r.LeafCN, r.Suffix)
+}
+
+// importProblem is the text of Import's refusal without its "import domain" wrapper.
+func importProblem(err error) string {
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner
 	}
-	if _, err := domains.Import("inspect", checkSuffix, pfx, password, c.now()); err != nil {
-		if inner := errors.Unwrap(err); inner != nil {
-			err = inner
-		}
-		r.Problem = err.Error()
-	}
-	return r
+	return err.Error()
 }
 
 // cnSuffix is the DNS suffix a certificate CN such as provision.corp.example.com covers (corp.example.com), or

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,7 +58,7 @@ func decodeObject(body []byte, dst any, ignore ...string) (map[string]bool, []pr
 	present := map[string]bool{}
 	var errs []profiles.FieldError
 	for _, name := range names {
-		if contains(ignore, name) {
+		if slices.Contains(ignore, name) {
 			continue
 		}
 		idx, ok := fields[name]
@@ -148,15 +149,6 @@ func bodyItem(path string, value any, msg string) profiles.FieldError {
 		value = nil
 	}
 	return profiles.FieldError{Type: "field", Value: value, Msg: msg, Path: path, Location: "body"}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // domainBody is RPS's AMTDomain request body.

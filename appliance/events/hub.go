@@ -36,7 +36,8 @@ func (r Record) Get(key string) string {
 // up loses records (its channel is bounded) rather than slowing down the box: Dropped tells it so.
 type Hub struct {
 	mu   sync.Mutex
-	ring []Record // oldest first, at most size
+	ring []Record // at most size; once full, a ring whose oldest record is at head
+	head int      // index of the oldest record in ring (0 until ring is full)
 	size int
 	seq  uint64
 	subs map[*Subscription]struct{}
@@ -71,11 +72,12 @@ func (h *Hub) Publish(r Record) {
 	defer h.mu.Unlock()
 	h.seq++
 	r.Seq = h.seq
-	if len(h.ring) == h.size {
-		copy(h.ring, h.ring[1:])
-		h.ring = h.ring[:h.size-1]
+	if len(h.ring) < h.size {
+		h.ring = append(h.ring, r)
+	} else { // full: overwrite the oldest, the next one becomes the oldest
+		h.ring[h.head] = r
+		h.head = (h.head + 1) % h.size
 	}
-	h.ring = append(h.ring, r)
 	for s := range h.subs {
 		select {
 		case s.c <- r:
@@ -92,8 +94,8 @@ func (h *Hub) Recent(since uint64) []Record {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]Record, 0, len(h.ring))
-	for _, r := range h.ring {
-		if r.Seq > since {
+	for i := range h.ring {
+		if r := h.ring[(h.head+i)%len(h.ring)]; r.Seq > since {
 			out = append(out, r)
 		}
 	}

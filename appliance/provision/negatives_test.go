@@ -216,10 +216,10 @@ func TestAgentDisconnectsMidFlow(t *testing.T) {
 	conn.Close()
 	// The box ends the session and frees the device for its next session, which succeeds.
 	deadline := time.Now().Add(5 * time.Second)
-	for len(h.agents.Sessions()) > 0 && time.Now().Before(deadline) {
+	for h.agents.Live() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := len(h.agents.Sessions()); n != 0 {
+	if n, listed := h.agents.Live(), len(h.agents.Sessions()); n != 0 || listed != 0 {
 		t.Fatalf("%d sessions still live after the agent left", n)
 	}
 	if res := h.run(amtsim.AgentConfig{Profile: "ccm"}, dev); !res.Succeeded() {
@@ -455,7 +455,7 @@ func TestAgentFromAnotherNetworkIsRefused(t *testing.T) {
 	if dev.Snapshot().Requests != 0 {
 		t.Fatal("a refused agent's device was talked to")
 	}
-	if !strings.Contains(h.logBuf.String(), "agent request refused") {
-		t.Error("the refusal was not logged")
+	if !strings.Contains(h.logBuf.String(), "event=agent_refused reason=\"Error: this box serves agents from 10.20.0.0/16 only") {
+		t.Errorf("the refusal was not logged as the agent_refused event:\n%s", h.logBuf)
 	}
 }

@@ -42,11 +42,7 @@ type Config struct {
 	RequestTimeout time.Duration // per WSMAN request relayed through the agent; default 12 s (RPS's delay_timer)
 	Attempts       int           // attempts for idempotent WSMAN reads; default 3
 	ReadyTimeout   time.Duration // how long to poll for AMT to answer as admin after activation; default 60 s
-	// SettleDelay is waited once after activation before the first request as admin. Default 0: the box polls
-	// instead (RPS always sleeps 12 s); set it if a firmware drops LMS connections while it settles, which rpc-go
-	// treats as fatal.
-	SettleDelay time.Duration
-	Now         func() time.Time
+	Now            func() time.Time
 	// OnRecord, when set, receives every finished session's record (after the inventory has it): the daemon's
 	// metrics count from it. It runs on the session's goroutine, so it must be quick and must not block.
 	OnRecord func(inventory.Record)

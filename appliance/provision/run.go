@@ -169,13 +169,6 @@ func (r *run) recheckMode(newPassword string) int {
 // moment before it serves the new account (RPS sleeps a fixed 12 s instead).
 func (r *run) waitReady() error {
 	return r.step("wait for AMT as admin", func() (string, error) {
-		if d := r.p.cfg.SettleDelay; d > 0 {
-			select {
-			case <-time.After(d):
-			case <-r.ctx.Done():
-				return "", r.ctx.Err()
-			}
-		}
 		deadline := time.Now().Add(r.p.cfg.ReadyTimeout)
 		backoff := 100 * time.Millisecond
 		tries := 0

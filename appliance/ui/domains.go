@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +21,9 @@ import (
 
 const (
 	// maxPFXBytes bounds an uploaded provisioning certificate: a PFX with a chain of a few RSA certificates is a
-	// few kilobytes.
+	// few kilobytes. readUpload checks it on the file's header, whoever parsed the form (see readUpload).
 	maxPFXBytes = 64 << 10
-	// maxUploadBytes bounds the whole multipart form around it.
+	// maxUploadBytes bounds the whole multipart form around it, when readUpload is the one to parse the form.
 	maxUploadBytes = maxPFXBytes + 64<<10
 )
 
@@ -44,10 +43,9 @@ type domainRow struct {
 func (h *handler) domains(w http.ResponseWriter, r *http.Request) {
 	now := h.cfg.Now()
 	v := domainsView{Saved: r.URL.Query().Get("saved"), Deleted: r.URL.Query().Get("deleted")}
-	for _, d := range h.cfg.Catalog.DomainList() {
+	for _, d := range h.cfg.Catalog.DomainList() { // sorted by name
 		v.List = append(v.List, domainRow{Domain: d, Cert: certTileFor(d, now)})
 	}
-	slices.SortFunc(v.List, func(a, b domainRow) int { return strings.Compare(a.ProfileName, b.ProfileName) })
 	h.render(w, r, http.StatusOK, "domains", h.newView(r, "Domains", "domains", v))
 }
 
@@ -92,6 +90,13 @@ type upload struct {
 
 // readUpload parses the multipart form: the PFX comes from the file field or, after a no-JavaScript preview, from
 // the pending upload the form names.
+//
+// Which limits bound the form depends on where the CSRF token came. In a form field (the page without
+// JavaScript), Auth.Page (access.Guard) has already parsed the whole form, under access.MaxFormBytes (1 MiB) and in
+// memory, to read the token; ParseMultipartForm below then returns at once and neither maxUploadBytes nor this
+// MaxBytesReader applies. Only in the X-CSRF-Token header (htmx) is the form still unread here, and bounded by
+// maxUploadBytes. In both cases the certificate itself is bounded by the check of the file header's size against
+// maxPFXBytes below, before the file is read.
 func (h *handler) readUpload(w http.ResponseWriter, r *http.Request) (upload, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
 	if err := r.ParseMultipartForm(maxUploadBytes); err != nil {
@@ -121,6 +126,7 @@ func (h *handler) readUpload(w http.ResponseWriter, r *http.Request) (upload, er
 		Version: get("version")}, password: get("provisioningCertPassword"), step: get("step")}
 	if files := r.MultipartForm.File["provisioningCert"]; len(files) > 0 && files[0].Size > 0 {
 		fh := files[0]
+		// This bounds the PFX whichever parse read the form (see above); maxUploadBytes alone would not.
 		if fh.Size > maxPFXBytes {
 			return u, fmt.Errorf("the file %s is %d KiB; a provisioning certificate (PFX) is a few KiB", fh.Filename, fh.Size>>10)
 		}
@@ -232,34 +238,42 @@ func (h *handler) domainCreate(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/domains?saved="+url.QueryEscape(created.ProfileName), http.StatusSeeOther)
 }
 
-func (h *handler) domainEditData(r *http.Request, name string) (domainEditView, error) {
+// domainEditData is the edit page of domain name without its current certificate (see withCurrent), and the
+// domain as the catalog holds it.
+func (h *handler) domainEditData(name string) (domainEditView, catalog.Domain, error) {
 	d, err := h.cfg.Catalog.DomainByName(name)
 	if err != nil {
-		return domainEditView{}, err
+		return domainEditView{}, catalog.Domain{}, err
 	}
 	v := domainEditView{Name: name, ReadOnly: d.Source == catalog.SourceSite,
 		Form: domainForm{Name: d.ProfileName, Suffix: d.DomainSuffix, Version: d.Version}}
-	if rep, err := h.cfg.Catalog.DomainCert(r.Context(), name); err == nil {
+	return v, d, nil
+}
+
+// withCurrent adds the report on the certificate in use to v, the edit page of domain d. It reads the sealed
+// store and decodes the PFX, so it runs only when the page is rendered, not before a save that redirects.
+func (h *handler) withCurrent(r *http.Request, v *domainEditView, d catalog.Domain) {
+	if rep, err := h.cfg.Catalog.DomainCert(r.Context(), v.Name); err == nil {
 		v.Current = h.report(rep)
 	} else {
 		v.Current = h.report(catalog.CertReport{Expires: d.ExpirationDate, Problem: "The stored certificate could not be read: " + err.Error()})
 	}
-	return v, nil
 }
 
 func (h *handler) domainEdit(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	v, err := h.domainEditData(r, name)
+	v, d, err := h.domainEditData(name)
 	if err != nil {
 		h.catalogReadError(w, r, err)
 		return
 	}
+	h.withCurrent(r, &v, d)
 	h.render(w, r, http.StatusOK, "domain", h.newView(r, "Domain "+name, "domains", v))
 }
 
 func (h *handler) domainUpdate(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	v, err := h.domainEditData(r, name)
+	v, d, err := h.domainEditData(name)
 	if err != nil {
 		h.catalogReadError(w, r, err)
 		return
@@ -269,11 +283,13 @@ func (h *handler) domainUpdate(w http.ResponseWriter, r *http.Request) {
 	v.Form = u.form
 	if err != nil {
 		v.Errors = formErrors{ByField: map[string][]string{"provisioningCert": {err.Error()}}}
+		h.withCurrent(r, &v, d)
 		h.render(w, r, http.StatusBadRequest, "domain", h.newView(r, "Domain "+name, "domains", v))
 		return
 	}
 	if u.step == "preview" && len(u.pfx) > 0 {
 		v.Report = h.report(h.cfg.Catalog.InspectPFX(u.pfx, u.password, u.form.Suffix))
+		h.withCurrent(r, &v, d)
 		h.keep(r, &u)
 		v.Form = u.form
 		h.render(w, r, http.StatusOK, "domain", h.newView(r, "Domain "+name, "domains", v))
@@ -288,6 +304,7 @@ func (h *handler) domainUpdate(w http.ResponseWriter, r *http.Request) {
 	if _, err := h.cfg.Catalog.UpdateDomain(r.Context(), body, "", user); err != nil {
 		fe, code := classify(err, domainFields)
 		v.Errors = fe
+		h.withCurrent(r, &v, d)
 		h.keep(r, &u)
 		v.Form = u.form
 		h.render(w, r, code, "domain", h.newView(r, "Domain "+name, "domains", v))

@@ -8,29 +8,30 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amtedge/amtedge/appliance/access"
 	"github.com/amtedge/amtedge/appliance/profiles"
 )
 
-// FuzzSafeNext: whatever the sign-in form's next holds, the redirect stays on this box.
+// FuzzSafeNext: whatever the sign-in form's next holds, the redirect access.SafeNext gives it stays on this box.
 func FuzzSafeNext(f *testing.F) {
 	for _, s := range []string{"", "/", "/devices?q=a", "//evil", "/\\evil", "https://evil/", "/%2F%2Fevil", "/a\r\nb", "\\\\evil", "/./\\evil", "/a/../\\evil"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, next string) {
-		got := safeNext(next)
+		got := access.SafeNext(next)
 		if got != "/" && got != next {
-			t.Fatalf("safeNext(%q) = %q: neither the input nor /", next, got)
+			t.Fatalf("access.SafeNext(%q) = %q: neither the input nor /", next, got)
 		}
 		if strings.HasPrefix(got, "//") || strings.HasPrefix(got, "/\\") || !strings.HasPrefix(got, "/") {
-			t.Fatalf("safeNext(%q) = %q leaves the box", next, got)
+			t.Fatalf("access.SafeNext(%q) = %q leaves the box", next, got)
 		}
 		u, err := url.Parse(got)
 		if err != nil || u.Host != "" || u.Scheme != "" {
-			t.Fatalf("safeNext(%q) = %q names a host", next, got)
+			t.Fatalf("access.SafeNext(%q) = %q names a host", next, got)
 		}
 		// What the browser gets is http.Redirect's Location, after it cleaned the path.
 		if loc := redirectTo(got); strings.HasPrefix(loc, "//") || strings.ContainsRune(loc, '\\') {
-			t.Fatalf("safeNext(%q) = %q redirects to %q, which browsers read as another host", next, got, loc)
+			t.Fatalf("access.SafeNext(%q) = %q redirects to %q, which browsers read as another host", next, got, loc)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,8 @@ type memCatalog struct {
 	pfxPass  map[string]string
 	version  int
 	now      func() time.Time
+	// certReads counts DomainCert calls (each a store read and a PFX decode in *catalog.Catalog).
+	certReads int
 }
 
 func newMemCatalog(now func() time.Time) *memCatalog {
@@ -155,6 +158,8 @@ func (c *memCatalog) ProfileList() []catalog.ProfileEntry {
 	for _, p := range c.profiles {
 		out = append(out, p)
 	}
+	// Sorted by name, as *catalog.Catalog's list is (the UI shows it in this order).
+	slices.SortFunc(out, func(a, b catalog.ProfileEntry) int { return strings.Compare(a.ProfileName, b.ProfileName) })
 	return out
 }
 
@@ -175,6 +180,8 @@ func (c *memCatalog) DomainList() []catalog.Domain {
 	for _, d := range c.domains {
 		out = append(out, d)
 	}
+	// Sorted by name, as *catalog.Catalog's list is (the UI shows it in this order).
+	slices.SortFunc(out, func(a, b catalog.Domain) int { return strings.Compare(a.ProfileName, b.ProfileName) })
 	return out
 }
 
@@ -364,6 +371,7 @@ func (c *memCatalog) InspectPFX(pfx []byte, password, suffix string) catalog.Cer
 
 func (c *memCatalog) DomainCert(_ context.Context, name string) (catalog.CertReport, error) {
 	c.mu.Lock()
+	c.certReads++
 	pfx, ok := c.pfx[name]
 	pass := c.pfxPass[name]
 	suffix := c.domains[name].DomainSuffix

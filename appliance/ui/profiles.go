@@ -16,7 +16,10 @@ import (
 	"github.com/amtedge/amtedge/appliance/profiles"
 )
 
-// maxFormBytes bounds a urlencoded form; profiles are small.
+// maxFormBytes bounds a urlencoded form; profiles are small. It applies only when the handler is the one to read
+// the form, that is when the CSRF token came in the X-CSRF-Token header (htmx). When it came as a form field (the
+// page without JavaScript), Auth.Page (access.Guard) has already read the whole form, under access.MaxFormBytes
+// (1 MiB), to find the token; readProfileForm's ParseForm then reads nothing more and this limit is not reached.
 const maxFormBytes = 256 << 10
 
 // formErrors are a refused write's messages by form field, plus those that belong to no field.
@@ -168,8 +171,7 @@ type profilesView struct {
 }
 
 func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
-	list := h.cfg.Catalog.ProfileList()
-	slices.SortFunc(list, func(a, b catalog.ProfileEntry) int { return strings.Compare(a.ProfileName, b.ProfileName) })
+	list := h.cfg.Catalog.ProfileList() // sorted by name
 	v := profilesView{List: list, Saved: r.URL.Query().Get("saved"), Deleted: r.URL.Query().Get("deleted")}
 	h.render(w, r, http.StatusOK, "profiles", h.newView(r, "Profiles", "profiles", v))
 }

@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strings"
 	"time"
 
+	"github.com/amtedge/amtedge/appliance/access"
 	"github.com/amtedge/amtedge/appliance/agent"
 	"github.com/amtedge/amtedge/appliance/catalog"
 	"github.com/amtedge/amtedge/appliance/inventory"
@@ -21,7 +21,7 @@ type loginView struct {
 }
 
 func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "login", h.newView(r, "Sign in", "", loginView{Next: safeNext(r.URL.Query().Get("next"))}))
+	h.render(w, r, http.StatusOK, "login", h.newView(r, "Sign in", "", loginView{Next: access.SafeNext(r.URL.Query().Get("next"))}))
 }
 
 // loginSubmit refuses cross-site posts (login CSRF: a foreign page signing the technician into another account)
@@ -39,7 +39,7 @@ func (h *handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusBadRequest, "Sign-in refused: the form could not be read.")
 		return
 	}
-	next := safeNext(r.PostForm.Get("next"))
+	next := access.SafeNext(r.PostForm.Get("next"))
 	user := r.PostForm.Get("user")
 	if err := h.cfg.Auth.Login(w, r, user, r.PostForm.Get("password")); err != nil {
 		h.render(w, r, http.StatusUnauthorized, "login", h.newView(r, "Sign in", "", loginView{Next: next, User: user, Error: err.Error()}))
@@ -53,23 +53,11 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a redirect target on this box: an absolute path, not "//host" or "/\host" (which browsers
-// read as another host). A backslash anywhere is refused too: http.Redirect cleans the path, so "/./\host"
-// would leave as "/\host". Anything else goes to the dashboard.
-func safeNext(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\\\r\n\t") {
-		return "/"
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" {
-		return "/"
-	}
-	return next
-}
-
 // sameOrigin accepts a request the browser says came from this origin: Sec-Fetch-Site same-origin, or an Origin
 // header naming this host. A request with neither (an old browser, curl) is accepted only without Origin.
+// loginSubmit runs it before Auth (POST /login is not behind Auth.Page) so that a cross-site post is refused
+// before its form is read; access.Guard.Login then checks the origin again with access's own, stricter rule
+// (unexported there, so it cannot be called from here).
 func sameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return false
@@ -147,7 +135,8 @@ type syncView struct {
 func (h *handler) dashboardData(r *http.Request) dashboardView {
 	now := h.cfg.Now()
 	st := h.cfg.Status.Status(r.Context())
-	d := dashboardView{Status: st, Sessions: h.sessionsData(), Failures: h.failuresData(), CanSync: h.cfg.Sync != nil}
+	latest := h.cfg.Devices.Latest() // read once for both the failures and the chart
+	d := dashboardView{Status: st, Sessions: h.sessionsData(), Failures: h.failuresData(latest), CanSync: h.cfg.Sync != nil}
 	if !st.Started.IsZero() {
 		d.Uptime = roughDuration(now.Sub(st.Started))
 	}
@@ -155,7 +144,7 @@ func (h *handler) dashboardData(r *http.Request) dashboardView {
 		d.Certs = append(d.Certs, certTileFor(dom, now))
 	}
 	sort.Slice(d.Certs, func(i, j int) bool { return d.Certs[i].Expires.Before(d.Certs[j].Expires) })
-	d.Chart = activationChart(h.allRecords(), now)
+	d.Chart = activationChart(h.allRecords(latest), now)
 	return d
 }
 
@@ -171,10 +160,11 @@ func (h *handler) sessionsFragment(w http.ResponseWriter, r *http.Request) {
 	h.fragment(w, r, "sessions", h.sessionsData())
 }
 
-// failuresData is the ten most recent devices whose latest session failed, with the step that failed.
-func (h *handler) failuresData() failuresView {
+// failuresData is the ten most recent devices whose latest session failed, with the step that failed; latest
+// is Devices.Latest() (newest first).
+func (h *handler) failuresData(latest []inventory.Record) failuresView {
 	v := failuresView{Now: h.cfg.Now()}
-	for _, rec := range h.cfg.Devices.Latest() { // newest first
+	for _, rec := range latest { // newest first
 		if rec.Success {
 			continue
 		}
@@ -187,7 +177,7 @@ func (h *handler) failuresData() failuresView {
 }
 
 func (h *handler) failuresFragment(w http.ResponseWriter, r *http.Request) {
-	h.fragment(w, r, "failures", h.failuresData())
+	h.fragment(w, r, "failures", h.failuresData(h.cfg.Devices.Latest()))
 }
 
 func failedStep(rec inventory.Record) string {
@@ -199,11 +189,11 @@ func failedStep(rec inventory.Record) string {
 	return ""
 }
 
-// allRecords is every record the inventory keeps, for the activation chart.
-func (h *handler) allRecords() []inventory.Record {
+// allRecords is every record the inventory keeps, for the activation chart; latest is Devices.Latest().
+func (h *handler) allRecords(latest []inventory.Record) []inventory.Record {
 	var out []inventory.Record
-	for _, latest := range h.cfg.Devices.Latest() {
-		out = append(out, h.cfg.Devices.Device(latest.UUID)...)
+	for _, rec := range latest {
+		out = append(out, h.cfg.Devices.Device(rec.UUID)...)
 	}
 	return out
 }

@@ -19,22 +19,15 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/amtedge/amtedge/appliance/agent"
 	"github.com/amtedge/amtedge/appliance/events"
-	"github.com/amtedge/amtedge/appliance/inventory"
 	"github.com/amtedge/amtedge/appliance/web"
 )
 
 // Config wires the UI to the box.
 type Config struct {
-	Status interface {
-		Status(ctx context.Context) web.Status
-	}
-	Sessions interface{ Sessions() []agent.SessionInfo }
-	Devices  interface {
-		Latest() []inventory.Record
-		Device(uuid string) []inventory.Record
-	}
+	Status   web.StatusSource
+	Sessions web.SessionSource
+	Devices  web.DeviceSource
 	Catalog  Catalog
 	Activity *events.Hub
 	Auth     Auth
@@ -47,6 +40,7 @@ type Config struct {
 
 // Catalog is the profiles and domains store, the same the REST API writes through (*catalog.Catalog implements
 // it): its errors are *catalog.ValidationError, *catalog.ConflictError or an error wrapping catalog.ErrNotFound.
+// The UI shows ProfileList and DomainList in the order they come, which *catalog.Catalog documents as by name.
 type Catalog = web.Catalog
 
 // Auth is the admin listener's session and CSRF guard (*access.Guard implements it).

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amtedge/amtedge/appliance/access"
 	"github.com/amtedge/amtedge/appliance/catalog"
 	"github.com/amtedge/amtedge/appliance/domains"
 	"github.com/amtedge/amtedge/appliance/events"
@@ -354,11 +355,11 @@ func TestSafeNext(t *testing.T) {
 		// http.Redirect cleans the path: these would leave as "/\\evil", which browsers read as //evil.
 		"/./\\evil": "/", "/a/../\\evil": "/",
 	} {
-		if got := safeNext(in); got != want {
-			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		if got := access.SafeNext(in); got != want {
+			t.Errorf("access.SafeNext(%q) = %q, want %q", in, got, want)
 		}
-		if loc := redirectTo(safeNext(in)); strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
-			t.Errorf("safeNext(%q) redirects to %q, another host", in, loc)
+		if loc := redirectTo(access.SafeNext(in)); strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
+			t.Errorf("access.SafeNext(%q) redirects to %q, another host", in, loc)
 		}
 	}
 }

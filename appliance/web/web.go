@@ -117,6 +117,7 @@ type Config struct {
 	Devices  DeviceSource
 	Catalog  Catalog
 	Sync     SyncTrigger      // nil: the box has no Vault; POST /api/v1/sync answers 409
+	Version  string           // the box's version, for GET /api/v1/admin/version
 	Now      func() time.Time // default time.Now
 }
 
@@ -244,8 +245,8 @@ type Version struct {
 	ProtocolVersion string `json:"protocolVersion"`
 }
 
-func (h *handler) version(w http.ResponseWriter, r *http.Request) {
-	WriteJSON(w, http.StatusOK, Version{ServiceVersion: h.cfg.Status.Status(r.Context()).Version, ProtocolVersion: agent.ProtocolVersion})
+func (h *handler) version(w http.ResponseWriter, _ *http.Request) {
+	WriteJSON(w, http.StatusOK, Version{ServiceVersion: h.cfg.Version, ProtocolVersion: agent.ProtocolVersion})
 }
 
 // syncNow is `amtedge sync now`: pull from and push to Vault at once rather than at the next interval.

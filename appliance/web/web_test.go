@@ -91,7 +91,7 @@ func newTestAPIWithCatalog(t *testing.T, sealState string) (http.Handler, *inven
 		st.Seal.Reason = "tpm: unseal refused"
 	}
 	sessions := fakeSessions{{ID: "s1", UUID: "dev-99", Verb: "activate", Profile: "acm", Remote: "10.0.0.9:5555", Step: "AdminSetup", Started: now.Add(-3 * time.Second)}}
-	return New(Config{Status: fakeStatus{st}, Sessions: sessions, Devices: inv, Catalog: cat, Now: func() time.Time { return now }}), inv, cat
+	return New(Config{Status: fakeStatus{st}, Sessions: sessions, Devices: inv, Catalog: cat, Version: "test", Now: func() time.Time { return now }}), inv, cat
 }
 
 func get(t *testing.T, h http.Handler, method, target string) (int, string) {

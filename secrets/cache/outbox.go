@@ -41,6 +41,29 @@ func (s *Store) Outbox(ctx context.Context) ([]OutboxEntry, error) {
 	return out, nil
 }
 
+// OutboxSummary returns how many writes are queued and when the oldest was committed (the zero time when none
+// is), decrypting only the oldest entry: what Outbox tells of the queue's size and age, for callers that need no
+// more.
+func (s *Store) OutboxSummary(ctx context.Context) (n int, oldest time.Time, err error) {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketOutbox))
+		k, v := b.Cursor().First()
+		if k == nil {
+			return nil
+		}
+		var r outboxRecord
+		if err := s.codec.checkRecordInto(bucketOutbox, k, v, &r); err != nil {
+			return err
+		}
+		n, oldest = b.Stats().KeyN, r.Time
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("read outbox: %w", err)
+	}
+	return n, oldest, nil
+}
+
 // Ack removes the outbox entry seq once Vault has it; secrets.ErrNotFound when there is no such entry. The
 // removal is durable on return, like every write.
 func (s *Store) Ack(ctx context.Context, seq uint64) error {

@@ -252,6 +252,14 @@ func (r deviceRecord) device(uuid string) secrets.Device {
 	return d
 }
 
+// retire moves the current set to the front of the history, which is cut to limit sets (the oldest are dropped),
+// to make room for a new current set.
+func (r *deviceRecord) retire(limit int) {
+	h := make([]credRecord, 0, min(len(r.History)+1, limit))
+	h = append(h, r.Current)
+	r.History = append(h, r.History[:min(len(r.History), limit-1)]...)
+}
+
 // Op is what a write did, as queued in the outbox.
 type Op string
 

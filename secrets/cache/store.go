@@ -188,9 +188,7 @@ func (s *Store) PutDevice(ctx context.Context, uuid string, c secrets.Credential
 			// Never overwrite a record we cannot read: it may hold the only copy of a password a device has.
 			return err
 		default:
-			h := make([]credRecord, 0, min(len(r.History)+1, s.historyLimit))
-			h = append(h, r.Current)
-			r.History = append(h, r.History[:min(len(r.History), s.historyLimit-1)]...)
+			r.retire(s.historyLimit)
 		}
 		r.Current = toCredRecord(c)
 		return s.put(tx, bucketDevices, uuid, &r)

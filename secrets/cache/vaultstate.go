@@ -51,6 +51,20 @@ func (s *Store) VaultVersions(ctx context.Context, kind Kind) (map[string]int, e
 	return out, nil
 }
 
+// VaultVersion returns the Vault KV version recorded for one name of kind (by the last pull or push); 0 when none
+// is, as VaultVersions leaves such a name out.
+func (s *Store) VaultVersion(ctx context.Context, kind Kind, name string) (int, error) {
+	var r vaultRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error { return s.get(tx, bucketVault, string(vaultKey(kind, name)), &r) })
+	if errors.Is(err, secrets.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read vault version of %s %q: %w", kind, name, err)
+	}
+	return r.Version, nil
+}
+
 // LastPull returns the time of the last complete pull recorded by SetLastPull; the zero time when none was.
 func (s *Store) LastPull(ctx context.Context) (time.Time, error) {
 	var r vaultRecord
@@ -93,7 +107,6 @@ func (s *Store) AckPushed(ctx context.Context, ps []Pushed) error {
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		out := tx.Bucket([]byte(bucketOutbox))
-		vb := tx.Bucket([]byte(bucketVault))
 		for _, p := range ps {
 			for _, seq := range p.Seqs {
 				if err := out.Delete(seqKey(seq)); err != nil {
@@ -103,14 +116,7 @@ func (s *Store) AckPushed(ctx context.Context, ps []Pushed) error {
 			if p.Name == "" {
 				continue
 			}
-			k := vaultKey(p.Kind, p.Name)
-			if p.Version == 0 {
-				if err := vb.Delete(k); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := s.put(tx, bucketVault, string(k), &vaultRecord{Version: p.Version}); err != nil {
+			if err := s.setVaultVersion(tx, vaultKey(p.Kind, p.Name), p.Version); err != nil {
 				return err
 			}
 		}
@@ -120,6 +126,15 @@ func (s *Store) AckPushed(ctx context.Context, ps []Pushed) error {
 		return fmt.Errorf("ack pushed outbox entries: %w", err)
 	}
 	return nil
+}
+
+// setVaultVersion records the Vault version the box's copy of a secret matches, or forgets it (version 0: the
+// secret is gone from Vault, or the box's copy is not Vault's).
+func (s *Store) setVaultVersion(tx *bolt.Tx, k []byte, version int) error {
+	if version == 0 {
+		return tx.Bucket([]byte(bucketVault)).Delete(k)
+	}
+	return s.put(tx, bucketVault, string(k), &vaultRecord{Version: version})
 }
 
 // Pulled is one secret read from Vault (or found gone from it) for ApplyPulled. Exactly one of Domain, Profile,
@@ -213,13 +228,11 @@ func (s *Store) ApplyPulled(ctx context.Context, ps []Pulled) (PullOutcome, erro
 			default:
 				return fmt.Errorf("unknown kind %q", p.Kind)
 			}
+			version := p.Version
 			if !record {
-				if err := vb.Delete(k); err != nil {
-					return err
-				}
-				continue
+				version = 0
 			}
-			if err := s.put(tx, bucketVault, string(k), &vaultRecord{Version: p.Version}); err != nil {
+			if err := s.setVaultVersion(tx, k, version); err != nil {
 				return err
 			}
 		}
@@ -246,16 +259,12 @@ func (s *Store) applyPulledDevice(tx *bolt.Tx, p Pulled, res *PullOutcome) (bool
 			res.Same++
 			return true, nil
 		}
-		for _, c := range append([]secrets.Credentials{d.Current}, d.History...) {
-			if c.AMTPassword == p.Device.AMTPassword {
-				// Vault is behind the box: push the box's newest again.
-				res.Repushed++
-				return true, s.enqueue(tx, outboxRecord{Op: OpPut, Kind: KindDevice, Name: []byte(p.Name), Time: s.now()})
-			}
+		if d.Holds(p.Device.AMTPassword) {
+			// Vault is behind the box: push the box's newest again.
+			res.Repushed++
+			return true, s.enqueue(tx, outboxRecord{Op: OpPut, Kind: KindDevice, Name: []byte(p.Name), Time: s.now()})
 		}
-		h := make([]credRecord, 0, min(len(r.History)+1, s.historyLimit))
-		h = append(h, r.Current)
-		r.History = append(h, r.History[:min(len(r.History), s.historyLimit-1)]...)
+		r.retire(s.historyLimit)
 	}
 	now := s.now()
 	r.Current = toCredRecord(secrets.Credentials{
@@ -298,10 +307,8 @@ func (s *Store) KeepForeign(ctx context.Context, uuid string, amt, mebx string) 
 		if err := s.get(tx, bucketDevices, uuid, &r); err != nil {
 			return err
 		}
-		for _, c := range append([]credRecord{r.Current}, r.History...) {
-			if string(c.AMT) == amt {
-				return nil
-			}
+		if r.device(uuid).Holds(amt) {
+			return nil
 		}
 		if len(r.History) >= s.historyLimit {
 			return nil

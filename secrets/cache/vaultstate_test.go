@@ -51,6 +51,15 @@ func TestVaultState(t *testing.T) {
 	if err != nil || len(vs) != 2 || vs["d1"] != 3 || vs["d3"] != 1 {
 		t.Fatalf("device versions %v, %v", vs, err)
 	}
+	// VaultVersion answers as VaultVersions does, one name at a time; 0 for a name without a version.
+	for _, name := range []string{"d1", "d2", "d3", "absent"} {
+		if v, err := s.VaultVersion(ctx, KindDevice, name); err != nil || v != vs[name] {
+			t.Errorf("VaultVersion(%q) = %d, %v; want %d", name, v, err, vs[name])
+		}
+	}
+	if v, err := s.VaultVersion(ctx, KindDomain, "d1"); err != nil || v != 0 {
+		t.Errorf("VaultVersion of another kind's name = %d, %v; want 0", v, err)
+	}
 	if last, err := s.LastPull(ctx); err != nil || !last.Equal(at) {
 		t.Fatalf("last pull %v, %v", last, err)
 	}

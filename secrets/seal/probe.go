@@ -22,7 +22,6 @@ const (
 
 // TPMProbe is what Probe found.
 type TPMProbe struct {
-	Where        string   // the device or socket reached
 	Manufacturer string   // the TPM vendor's four-letter ID (e.g. "IFX", "STM", "MSFT", "IBM" for swtpm), when it says
 	SRKHandle    uint32   // the handle looked at
 	SRK          SRKState // what it holds
@@ -38,10 +37,7 @@ func (t *TPM) Probe(ctx context.Context) (TPMProbe, error) {
 	if err := ctx.Err(); err != nil {
 		return TPMProbe{}, fmt.Errorf("probe TPM: %w", err)
 	}
-	p := TPMProbe{Where: t.cfg.Device, SRKHandle: t.cfg.SRKHandle}
-	if t.cfg.Open != nil {
-		p.Where = "the configured TPM transport"
-	}
+	p := TPMProbe{SRKHandle: t.cfg.SRKHandle}
 	if err := checkSRKHandle(t.cfg.SRKHandle); err != nil {
 		return p, fmt.Errorf("probe TPM: srkHandle: %w", err)
 	}

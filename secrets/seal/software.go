@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // DefaultFile is the name of the software-mode key file in the state directory.
@@ -40,26 +41,11 @@ func (s *Software) Unseal(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read data-encryption key %s: %w", s.path, err)
 	}
-	f, err := os.Open(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read data-encryption key %s: %w", s.path, ErrNoKey)
-	}
+	f, fi, err := openPrivate(s.path, "read data-encryption key", "the key")
 	if err != nil {
-		return nil, fmt.Errorf("read data-encryption key: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	// Stat the opened file, not the path, so the checks apply to the bytes we read.
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read data-encryption key: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("read data-encryption key %s: not a regular file (%s)", s.path, fi.Mode().Type())
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("read data-encryption key %s: file mode %04o lets its group or other users access "+
-			"the key; refusing to use it (it must be 0600, owned by the service user)", s.path, perm)
-	}
 	// Read one byte more than a key so a longer file is detected even if its size changed since Stat.
 	buf := make([]byte, KeySize+1)
 	n, err := io.ReadFull(f, buf)
@@ -93,43 +79,51 @@ func (s *Software) Create(ctx context.Context) (dek []byte, err error) {
 	if _, err := rand.Read(dek); err != nil {
 		return nil, fmt.Errorf("create data-encryption key: random source: %w", err)
 	}
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+"-*.tmp") // CreateTemp uses mode 0600
-	if err != nil {
+	if err := linkNewFile(s.path, dek); errors.Is(err, ErrKeyExists) {
+		return nil, fmt.Errorf("create data-encryption key %s: %w", s.path, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("create data-encryption key: %w", err)
 	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmpName) // best effort: the error being returned says more than a failed clean-up
-		}
-	}()
-	if _, err := tmp.Write(dek); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("create data-encryption key: write %s: %w", tmpName, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("create data-encryption key: fsync %s: %w", tmpName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("create data-encryption key: close %s: %w", tmpName, err)
-	}
-	if err := os.Link(tmpName, s.path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create data-encryption key %s: %w", s.path, ErrKeyExists)
-		}
-		return nil, fmt.Errorf("create data-encryption key: %w", err)
-	}
-	// Drop the temporary name before the directory fsync, so the fsync also makes its removal durable and no
-	// stray copy of the key is left behind by a crash.
-	if err := os.Remove(tmpName); err != nil {
-		return nil, fmt.Errorf("create data-encryption key: remove temporary file: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
 		return nil, fmt.Errorf("create data-encryption key %s: %w", s.path, err)
 	}
 	return dek, nil
+}
+
+// openPrivate opens the file at path for reading, refusing one that is not a regular file or that its group or
+// other users may access; what names its contents in that refusal. Errors start with op (when not empty) and, where
+// they are about the file, its path. The caller closes the file.
+func openPrivate(path, op, what string) (*os.File, fs.FileInfo, error) {
+	wrap := func(err error) error {
+		if op == "" {
+			return err
+		}
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	named := strings.TrimPrefix(op+" "+path, " ") // "op path", or the path alone
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%s: %w", named, ErrNoKey)
+	}
+	if err != nil {
+		return nil, nil, wrap(err)
+	}
+	// Stat the opened file, not the path, so the checks apply to the bytes read.
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, wrap(err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: not a regular file (%s)", named, fi.Mode().Type())
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: file mode %04o lets its group or other users access %s; refusing to use it "+
+			"(it must be 0600, owned by the service user)", named, perm, what)
+	}
+	return f, fi, nil
 }
 
 // syncDir fsyncs a directory so a name just linked or created in it survives a power cut.

@@ -638,25 +638,11 @@ const maxBlobFile = 64 << 10
 // readBlobFile reads the sealed-DEK file, refusing one its group or other users can access: with an empty auth
 // value, the file plus access to the TPM is enough to unseal, so the file is kept as private as a key.
 func readBlobFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", path, ErrNoKey)
-	}
+	f, _, err := openPrivate(path, "", "the sealed key")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s: file mode %04o lets its group or other users access the sealed key; refusing "+
-			"to use it (it must be 0600, owned by the service user)", path, perm)
-	}
 	raw, err := io.ReadAll(io.LimitReader(f, maxBlobFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
@@ -666,16 +652,27 @@ func readBlobFile(path string) ([]byte, error) {
 
 // writeNewFile writes data to path the same way Software.Create writes its key: temporary file (0600), fsync,
 // link (which fails when the name exists, so an existing sealed key is never replaced), directory fsync.
-func writeNewFile(path string, data []byte) (err error) {
+func writeNewFile(path string, data []byte) error {
+	if err := linkNewFile(path, data); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// linkNewFile is writeNewFile up to the directory fsync, which the caller does: data goes to a temporary file
+// (mode 0600) in path's directory, which is fsync'd, then linked to path (ErrKeyExists when the name exists),
+// then its temporary name is removed, so that the directory fsync also makes the removal durable and no stray
+// copy is left behind by a crash. The temporary file is removed when anything fails.
+func linkNewFile(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp") // CreateTemp uses mode 0600
 	if err != nil {
 		return err
 	}
 	tmpName := tmp.Name()
 	defer func() {
 		if err != nil {
-			os.Remove(tmpName)
+			os.Remove(tmpName) // best effort: the error being returned says more than a failed clean-up
 		}
 	}()
 	if _, err := tmp.Write(data); err != nil {
@@ -698,5 +695,5 @@ func writeNewFile(path string, data []byte) (err error) {
 	if err := os.Remove(tmpName); err != nil {
 		return fmt.Errorf("remove temporary file: %w", err)
 	}
-	return syncDir(dir)
+	return nil
 }

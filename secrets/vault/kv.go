@@ -278,14 +278,14 @@ func (c *Client) Version(ctx context.Context, f Folder, name string) (int, error
 }
 
 // Versions returns the current version of every secret directly under folder f (List, then one metadata read per
-// name, a few at a time), for the sync to skip what has not changed since its last pull. A name deleted between
-// the list and its metadata read is left out.
-func (c *Client) Versions(ctx context.Context, f Folder) (map[string]int, error) {
+// name, up to workers at a time; at least one), for the sync to skip what has not changed since its last pull. A
+// name deleted between the list and its metadata read is left out.
+func (c *Client) Versions(ctx context.Context, f Folder, workers int) (map[string]int, error) {
 	names, err := c.List(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	const workers = 4
+	workers = max(workers, 1)
 	type result struct {
 		name    string
 		version int

@@ -134,9 +134,12 @@ func TestVault(t *testing.T) {
 		if _, err := c.Version(ctx, Devices, "no-such-device"); !errors.Is(err, secrets.ErrNotFound) {
 			t.Fatalf("absent device version: %v, want ErrNotFound", err)
 		}
-		vs, err := c.Versions(ctx, Certs)
+		vs, err := c.Versions(ctx, Certs, 4)
 		if err != nil || len(vs) != 1 || vs["corp.example.com"] != 2 {
 			t.Fatalf("versions of certs/ = %v, %v", vs, err)
+		}
+		if vs, err := c.Versions(ctx, Certs, 0); err != nil || len(vs) != 1 || vs["corp.example.com"] != 2 {
+			t.Fatalf("versions of certs/ with no worker count = %v, %v", vs, err) // at least one worker
 		}
 	})
 

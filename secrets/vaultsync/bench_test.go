@@ -14,7 +14,7 @@ import (
 )
 
 // benchN is the figure: drain 10,000 outbox entries (target ≤ 60 s), pull 10,000 secrets. Measure once
-// with: go test -run '^$' -bench . -benchtime 1x ./secrets/sync
+// with: go test -run '^$' -bench . -benchtime 1x ./secrets/vaultsync
 const benchN = 10_000
 
 // BenchmarkDrain drains benchN outbox entries, one per device (the worst case: nothing coalesces), into a real

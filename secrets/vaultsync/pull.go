@@ -48,7 +48,7 @@ func (s *Syncer) pull(ctx context.Context) (PullResult, error) {
 	var res PullResult
 	var firstErr error
 	for _, f := range folders {
-		remote, err := s.vc.Versions(ctx, f.folder)
+		remote, err := s.vc.Versions(ctx, f.folder, s.cfg.Workers)
 		if err != nil {
 			return res, opError("pull", err)
 		}

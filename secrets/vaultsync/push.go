@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/amtedge/amtedge/secrets"
@@ -63,6 +62,9 @@ func (s *Syncer) Push(ctx context.Context) (PushResult, error) {
 			s.mu.Unlock()
 		}
 	}
+	if err == nil && res.Entries == 0 {
+		return res, nil // push found the outbox empty and recorded that: nothing to read again
+	}
 	if left, lerr := s.store.Outbox(context.WithoutCancel(ctx)); lerr == nil {
 		s.setOutbox(left)
 	}
@@ -70,7 +72,6 @@ func (s *Syncer) Push(ctx context.Context) (PushResult, error) {
 }
 
 type group struct {
-	kind cache.Kind
 	name string
 	seqs []uint64
 }
@@ -82,13 +83,9 @@ func (s *Syncer) push(ctx context.Context) (PushResult, error) {
 		return res, opError("push", err)
 	}
 	res.Entries = len(entries)
+	s.setOutbox(entries)
 	if len(entries) == 0 {
 		return res, nil
-	}
-	s.setOutbox(entries)
-	known, err := s.store.VaultVersions(ctx, cache.KindDevice)
-	if err != nil {
-		return res, opError("push", err)
 	}
 
 	var devices []*group
@@ -101,7 +98,7 @@ func (s *Syncer) push(ctx context.Context) (PushResult, error) {
 		}
 		g := byName[e.Name]
 		if g == nil {
-			g = &group{kind: e.Kind, name: e.Name}
+			g = &group{name: e.Name}
 			byName[e.Name] = g
 			devices = append(devices, g)
 		}
@@ -137,7 +134,7 @@ func (s *Syncer) push(ctx context.Context) (PushResult, error) {
 	}
 	runWorkers(ctx, len(devices), s.cfg.Workers, func(wctx context.Context, i int) bool {
 		g := devices[i]
-		out, err := s.pushDevice(wctx, g.name, known[g.name])
+		out, err := s.pushDevice(wctx, g.name)
 		mu.Lock()
 		defer mu.Unlock()
 		res.Retries += out.retries
@@ -192,9 +189,14 @@ type pushOutcome struct {
 	deleted bool
 }
 
-// pushDevice sends one device's current record to Vault; known is the version the cache last recorded for it.
-func (s *Syncer) pushDevice(ctx context.Context, uuid string, known int) (pushOutcome, error) {
+// pushDevice sends one device's current record to Vault.
+func (s *Syncer) pushDevice(ctx context.Context, uuid string) (pushOutcome, error) {
 	var out pushOutcome
+	// known is the version the cache last recorded for the device (0 when none).
+	known, err := s.store.VaultVersion(ctx, cache.KindDevice, uuid)
+	if err != nil {
+		return out, err
+	}
 	d, err := s.store.Device(ctx, uuid)
 	if errors.Is(err, secrets.ErrNotFound) {
 		if err := s.vc.DeleteDevice(ctx, uuid); err != nil {
@@ -220,7 +222,7 @@ func (s *Syncer) pushDevice(ctx context.Context, uuid string, known int) (pushOu
 			out.version, out.same = v, true
 			return out, nil
 		}
-		if found && v != known && !holds(d, cur.AMTPassword) {
+		if found && v != known && !d.Holds(cur.AMTPassword) {
 			// Someone else wrote a password the box never had. The write below supersedes it in Vault (which keeps
 			// it in the secret's version history); the box keeps it too, at the end of the device's history.
 			kept, err := s.store.KeepForeign(ctx, uuid, cur.AMTPassword, cur.MEBxPassword)
@@ -246,11 +248,4 @@ func (s *Syncer) pushDevice(ctx context.Context, uuid string, known int) (pushOu
 		out.version = nv
 		return out, nil
 	}
-}
-
-// holds reports whether any of the device's sets has AMT password pw.
-func holds(d secrets.Device, pw string) bool {
-	return slices.ContainsFunc(append([]secrets.Credentials{d.Current}, d.History...), func(c secrets.Credentials) bool {
-		return c.AMTPassword == pw
-	})
 }

@@ -123,8 +123,6 @@ type State struct {
 	// OutboxLength and OldestEntry describe the outbox as of the last drain (OldestEntry zero when empty).
 	OutboxLength int
 	OldestEntry  time.Time
-	// OldestEntryAge is the age of OldestEntry when State was called.
-	OldestEntryAge time.Duration
 	// Backlog: the outbox is over BacklogLength or BacklogAge.
 	Backlog bool
 	// Stale: no complete pull within MaxAge (or ever).
@@ -187,9 +185,6 @@ func (s *Syncer) State() State {
 	defer s.mu.Unlock()
 	st := s.st
 	now := s.cfg.Now()
-	if !st.OldestEntry.IsZero() {
-		st.OldestEntryAge = max(0, now.Sub(st.OldestEntry))
-	}
 	st.Stale = st.LastPull.IsZero() || now.Sub(st.LastPull) > s.cfg.MaxAge
 	return st
 }
@@ -262,6 +257,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 	nextPush, nextPull := now, now
 	backoff := s.cfg.MinBackoff
 	var failUntil time.Time
+	// relogged: a re-login after a refusal succeeded and Vault has neither answered nor been away since, so further
+	// refusals are a lasting policy gap that a new token would not close.
+	relogged := false
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -280,11 +278,18 @@ func (s *Syncer) Run(ctx context.Context) error {
 			if !isVaultDown(err) {
 				return time.Time{}
 			}
-			if errors.Is(err, vault.ErrPermissionDenied) {
+			switch {
+			case !errors.Is(err, vault.ErrPermissionDenied):
+				relogged = false // Vault away: what answers next may be a restored or replaced Vault
+			case !relogged:
 				// The token may belong to a Vault that was restored or replaced, or have been revoked: log in
-				// again now rather than at the next renewal; a refused login changes nothing.
+				// again now rather than at the next renewal; a refused login changes nothing. Only once per
+				// streak of refusals: each login mints a token, and a refusal that outlasts a fresh one is the
+				// policy's, not the token's.
 				if lerr := s.vc.Login(ctx); lerr != nil {
 					s.log.Debug("vault re-login after a refusal failed", "err", lerr)
+				} else {
+					relogged = true
 				}
 			}
 			failUntil = s.cfg.Now().Add(backoff)
@@ -301,7 +306,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 			} else {
 				nextPush = s.cfg.Now().Add(s.cfg.PollInterval)
 				if err == nil && pushed.contactedVault() {
-					backoff = s.cfg.MinBackoff // only an answer from Vault ends the backoff
+					backoff, relogged = s.cfg.MinBackoff, false // only an answer from Vault ends the backoff
 				}
 			}
 		}
@@ -315,7 +320,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 			} else {
 				nextPull = s.cfg.Now().Add(s.cfg.PullInterval)
 				if err == nil {
-					backoff = s.cfg.MinBackoff
+					backoff, relogged = s.cfg.MinBackoff, false
 				}
 			}
 		}

@@ -509,3 +509,40 @@ func TestRun(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// TestRunReloginOncePerRefusalStreak: under a lasting refusal (the token's policy does not cover the site), Run
+// logs in again once, on the first refusal, not at every backoff step (each login mints a token).
+func TestRunReloginOncePerRefusalStreak(t *testing.T) {
+	e := newEnv(t, Config{})
+	clientLogs := &vaulttest.LockedWriter{}
+	other, err := vault.New(vault.Config{Address: e.v.Addr, Auth: e.auth, Prefix: "sites/another-site", CallTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(clientLogs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := other.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, e.store, other, Config{MinBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.PutDevice(ctx, "dev-a", cred("Amt-a", "", secrets.Pending)); err != nil {
+		t.Fatal(err)
+	}
+	logins := func() int { return strings.Count(clientLogs.String(), `msg="vault login"`) }
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, 5*time.Second, "a refused try", func() bool { return strings.Contains(s.State().LastError, "permission denied") })
+	time.Sleep(300 * time.Millisecond) // dozens of backoff steps
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	if n := logins(); n != 2 {
+		t.Fatalf("%d logins (the first one included), want 2: one re-login per streak of refusals", n)
+	}
+}
